@@ -146,6 +146,20 @@ export class ConfigReader {
     return this.has(key) ? this.numberList(key, undefined, rule) : (this.get(key), undefined);
   }
 
+  /** A non-empty list of strings, each one of `choices`. */
+  oneOfList<T extends string>(key: string, choices: readonly T[], dflt?: T[]): T[] {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (dflt === undefined) this.required(key);
+      return dflt;
+    }
+    if (!Array.isArray(v) || v.length === 0) this.fail(key, `expected a non-empty list of ${choices.join(' | ')}, got ${describe(v)}`);
+    v.forEach((x, i) => {
+      if (typeof x !== 'string' || !choices.includes(x as T)) this.fail(key, `item ${i}: expected one of ${choices.join(' | ')}, got ${describe(x)}`);
+    });
+    return v as T[];
+  }
+
   /** A nested mapping; an absent one reads as empty so that its defaults apply. */
   object(key: string, required = false): ConfigReader {
     const v = this.get(key);

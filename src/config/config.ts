@@ -1,0 +1,174 @@
+import * as fs from 'node:fs';
+import * as YAML from 'yaml';
+import { UserError } from '../util/errors';
+import { ConfigReader } from './reader';
+import { DataSection, parseDataSection } from '../data/section';
+import { BackendChoice } from '../engine/backend';
+import { OptimizerConfig } from '../train/optimizers';
+import { ScheduleConfig } from '../train/schedule';
+import { ScoreName } from '../eval/scores';
+
+export interface ModelConfig {
+  arch: 'small-cnn';
+  channels: number[];
+}
+
+export interface MarginConfig {
+  /** fixed: m_in/m_out as given; percentile: set from the energies after `warmup_epochs` of plain cross-entropy. */
+  mode: 'fixed' | 'percentile';
+  m_in: number;
+  m_out: number;
+  id_percentile: number;
+  aux_percentile: number;
+  warmup_epochs: number;
+}
+
+export interface TrainConfig {
+  epochs: number;
+  batch_size: number;
+  aux_batch_size: number;
+  lr: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  energy_loss: { weight: number };
+  grad_reg: { weight: number; mode: 'exact' | 'finite-difference'; fd_step: number };
+  margins: MarginConfig;
+  checkpoint_every: number;
+}
+
+export interface EvalConfig {
+  scores: ScoreName[];
+  batch_size: number;
+}
+
+/** A whole run's configuration, every default filled in (what config.yaml of a run holds). */
+export interface Config {
+  name: string;
+  seed: number;
+  backend: BackendChoice;
+  data: DataSection;
+  model: ModelConfig;
+  train: TrainConfig;
+  eval: EvalConfig;
+}
+
+const SCORE_NAMES: ScoreName[] = ['energy', 'msp', 'maxlogit'];
+
+function parseOptimizer(r: ConfigReader): OptimizerConfig {
+  const name = r.oneOf('name', ['sgd', 'adam'] as const, 'sgd');
+  const weight_decay = r.number('weight_decay', name === 'sgd' ? 5e-4 : 0, { min: 0 });
+  const c: OptimizerConfig = name === 'sgd'
+    ? { name, momentum: r.number('momentum', 0.9, { min: 0, max: 1 }), nesterov: r.boolean('nesterov', true), weight_decay }
+    : { name, beta1: r.number('beta1', 0.9, { min: 0, max: 1 }), beta2: r.number('beta2', 0.999, { min: 0, max: 1 }), eps: r.number('eps', 1e-8, { above: 0 }), weight_decay };
+  r.done();
+  return c;
+}
+
+function parseSchedule(r: ConfigReader): ScheduleConfig {
+  const name = r.oneOf('name', ['cosine', 'multistep', 'constant'] as const, 'cosine');
+  let c: ScheduleConfig;
+  if (name === 'cosine') c = { name, min_lr: r.number('min_lr', 0, { min: 0 }) };
+  else if (name === 'multistep') c = { name, milestones: r.numberList('milestones', undefined, { integer: true, min: 1 }), gamma: r.number('gamma', 0.1, { above: 0 }) };
+  else c = { name };
+  r.done();
+  return c;
+}
+
+function parseMargins(r: ConfigReader): MarginConfig {
+  const c: MarginConfig = {
+    mode: r.oneOf('mode', ['fixed', 'percentile'] as const, 'fixed'),
+    m_in: r.number('m_in', -25),
+    m_out: r.number('m_out', -7),
+    id_percentile: r.number('id_percentile', 20, { min: 0, max: 100 }),
+    aux_percentile: r.number('aux_percentile', 80, { min: 0, max: 100 }),
+    warmup_epochs: r.number('warmup_epochs', 1, { integer: true, min: 0 }),
+  };
+  if (c.mode === 'fixed' && c.m_in >= c.m_out) r.fail('m_in', `must be below m_out (${c.m_out}), got ${c.m_in}: ID energies are meant to be lower than outliers'`);
+  r.done();
+  return c;
+}
+
+function parseTrain(r: ConfigReader): TrainConfig {
+  const batch = r.number('batch_size', 64, { integer: true, min: 1 });
+  const eLoss = r.object('energy_loss');
+  const gReg = r.object('grad_reg');
+  const c: TrainConfig = {
+    epochs: r.number('epochs', 10, { integer: true, min: 1 }),
+    batch_size: batch,
+    aux_batch_size: r.number('aux_batch_size', batch, { integer: true, min: 0 }),
+    lr: r.number('lr', 0.05, { above: 0 }),
+    optimizer: parseOptimizer(r.object('optimizer')),
+    schedule: parseSchedule(r.object('schedule')),
+    energy_loss: { weight: eLoss.number('weight', 0.1, { min: 0 }) },
+    grad_reg: {
+      weight: gReg.number('weight', 1, { min: 0 }),
+      mode: gReg.oneOf('mode', ['exact', 'finite-difference'] as const, 'exact'),
+      fd_step: gReg.number('fd_step', 1e-3, { above: 0 }),
+    },
+    margins: parseMargins(r.object('margins')),
+    checkpoint_every: r.number('checkpoint_every', 1, { integer: true, min: 1 }),
+  };
+  eLoss.done();
+  gReg.done();
+  r.done();
+  return c;
+}
+
+function parseModel(r: ConfigReader): ModelConfig {
+  const c: ModelConfig = {
+    arch: r.oneOf('arch', ['small-cnn'] as const, 'small-cnn'),
+    channels: r.numberList('channels', [32, 64], { integer: true, min: 1 }),
+  };
+  if (c.channels.length === 0) r.fail('channels', 'expected at least one block');
+  r.done();
+  return c;
+}
+
+function parseEval(r: ConfigReader): EvalConfig {
+  const c: EvalConfig = {
+    scores: r.oneOfList('scores', SCORE_NAMES, SCORE_NAMES),
+    batch_size: r.number('batch_size', 256, { integer: true, min: 1 }),
+  };
+  r.done();
+  return c;
+}
+
+/** Checks a parsed YAML document and returns the resolved config. */
+export function parseConfig(raw: unknown, file: string): Config {
+  const r = ConfigReader.root(raw, file);
+  const c: Config = {
+    name: r.string('name', 'run'),
+    seed: r.number('seed', 0, { integer: true, min: 0 }),
+    backend: r.oneOf('backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto'),
+    data: parseDataSection(r.object('data', true)),
+    model: parseModel(r.object('model')),
+    train: parseTrain(r.object('train')),
+    eval: parseEval(r.object('eval')),
+  };
+  if (!/^[A-Za-z0-9._-]+$/.test(c.name)) r.fail('name', `use letters, digits, '.', '_' or '-' only (it names the run directory), got ${JSON.stringify(c.name)}`);
+  r.done();
+  return c;
+}
+
+/** Reads and checks a YAML config file. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return parseConfig(raw, file);
+}
+
+/** The resolved config as YAML, for a run's config.yaml. */
+export function configToYaml(c: Config): string {
+  return YAML.stringify(c);
+}

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Batch-norm statistics of one training forward pass, applied to the running statistics after the step. */
+export interface BnBatchStats {
+  name: string;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+export interface ForwardOptions {
+  /** Train mode normalises with batch statistics; eval mode with running statistics. */
+  training: boolean;
+  /** In train mode, each BN layer pushes its (kept) batch statistics here so that the caller can update running stats once. */
+  bnStats?: BnBatchStats[];
+}
+
+export interface ForwardResult {
+  logits: tf.Tensor2D;
+  /** Penultimate-layer features h(x). */
+  features: tf.Tensor2D;
+}
+
+/**
+ * A classifier written with raw tfjs ops (not tfjs-layers), so that nested
+ * gradients (double backprop) work on every backend. Weights are named as in
+ * PyTorch's state_dict; conv kernels are stored [kh, kw, in, out] and linear
+ * weights [in, out] (tfjs layout).
+ */
+export interface Model {
+  readonly arch: string;
+  readonly numClasses: number;
+  readonly inputShape: [number, number, number];
+  /** Trainable weights. */
+  readonly params: Map<string, tf.Variable>;
+  /** Non-trainable state (BN running statistics). */
+  readonly buffers: Map<string, tf.Variable>;
+  forward(x: tf.Tensor4D, opts: ForwardOptions): ForwardResult;
+}
+
+/** Exponential moving average of BN statistics, PyTorch convention (momentum 0.1, unbiased variance). */
+export function updateRunningStats(model: Model, stats: BnBatchStats[], batchSize: number, momentum = 0.1): void {
+  const unbias = batchSize > 1 ? batchSize / (batchSize - 1) : 1;
+  tf.tidy(() => {
+    for (const s of stats) {
+      const rm = model.buffers.get(`${s.name}.running_mean`);
+      const rv = model.buffers.get(`${s.name}.running_var`);
+      if (!rm || !rv) throw new Error(`model has no running statistics for BN layer ${s.name}`);
+      rm.assign(tf.add(tf.mul(rm, 1 - momentum), tf.mul(s.mean, momentum)));
+      rv.assign(tf.add(tf.mul(rv, 1 - momentum), tf.mul(s.variance, momentum * unbias)));
+    }
+  });
+  for (const s of stats) tf.dispose([s.mean, s.variance]);
+}
+
+/** Number of trainable scalars. */
+export function countParams(model: Model): number {
+  let n = 0;
+  for (const v of model.params.values()) n += v.size;
+  return n;
+}
+
+/** Every weight and buffer by name, e.g. for checkpoints. */
+export function namedTensors(model: Model): Map<string, tf.Variable> {
+  return new Map([...model.params, ...model.buffers]);
+}

