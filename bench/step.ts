@@ -1,0 +1,70 @@
+/**
+ * npm run bench:step — ms per training step of the small CNN on 28x28x1 inputs,
+ * batch 128 (64 ID + 64 outliers, as one GReg step sees them): plain
+ * (L_CE + λ_S·L_S), exact GReg (double backprop) and finite-difference GReg, on
+ * the backend in use; and, where Debian's PyTorch is importable, the same three
+ * steps in PyTorch (bench/step_torch.py) with the ratio.
+ * Usage: npm run bench:step -- [--backend wasm] [--reps 5] [--threads 2]
+ */
+import { execFileSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendChoice, initBackend } from '../src/engine/backend';
+import { SmallCnn } from '../src/models/small-cnn';
+import { makeOptimizer } from '../src/train/optimizers';
+import { LossSettings, trainStep } from '../src/train/step';
+import { Rng } from '../src/util/rng';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const N_IN = 64;
+const N_OUT = 64;
+const WARMUP = 2;
+const reps = Number(arg('reps', '5'));
+const threads = Number(arg('threads', '2'));
+
+async function main(): Promise<void> {
+  const backend = await initBackend(arg('backend', 'auto') as BackendChoice, (m) => console.log(m));
+  const rng = new Rng(0);
+  const model = new SmallCnn([28, 28, 1], 6, { channels: [32, 64] }, rng);
+  const opt = makeOptimizer({ name: 'sgd', momentum: 0.9, nesterov: true, weight_decay: 5e-4 });
+  const xIn = tf.tensor4d(Float32Array.from({ length: N_IN * 784 }, () => rng.next()), [N_IN, 28, 28, 1]);
+  const xOut = tf.tensor4d(Float32Array.from({ length: N_OUT * 784 }, () => rng.next()), [N_OUT, 28, 28, 1]);
+  const yIn = tf.tensor1d(Int32Array.from({ length: N_IN }, () => rng.int(6)), 'int32');
+  const base: LossSettings = { energyWeight: 0.1, gradRegWeight: 0, gradRegMode: 'exact', fdStep: 1e-3, margins: { mIn: -7, mOut: -3 } };
+  const variants: [string, LossSettings][] = [
+    ['plain', base],
+    ['exact', { ...base, gradRegWeight: 1 }],
+    ['finite_difference', { ...base, gradRegWeight: 1, gradRegMode: 'finite-difference' }],
+  ];
+  const ours: Record<string, number> = {};
+  for (const [name, s] of variants) {
+    for (let i = 0; i < WARMUP; i++) trainStep(model, opt, 0.01, xIn, yIn, xOut, s);
+    const t = performance.now();
+    for (let i = 0; i < reps; i++) trainStep(model, opt, 0.01, xIn, yIn, xOut, s);
+    ours[name] = (performance.now() - t) / reps;
+  }
+  let torch: Record<string, number | string> | undefined;
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    try {
+      const out = execFileSync(py, [`${__dirname}/step_torch.py`, String(threads), String(N_IN), String(N_OUT), String(WARMUP), String(reps)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      torch = JSON.parse(out.toString().trim().split('\n').at(-1)!);
+      break;
+    } catch {
+      // this interpreter lacks torch; try the next
+    }
+  }
+  console.log(`small CNN [32, 64], 28x28x1, batch ${N_IN} ID + ${N_OUT} outliers, mean of ${reps} steps after ${WARMUP} warm-up`);
+  console.log(`step               grodd/${backend} ms${torch ? `   PyTorch ${torch.torch} (${threads} threads) ms   ratio` : ''}`);
+  for (const [name] of variants) {
+    const t = torch?.[`${name}_ms`] as number | undefined;
+    console.log(`${name.padEnd(18)} ${ours[name].toFixed(0).padStart(12)}${t !== undefined ? `${t.toFixed(0).padStart(27)}   ${(ours[name] / t).toFixed(2)}x` : ''}`);
+  }
+  if (!torch) console.log('PyTorch not importable (apt-get install python3-torch for the side-by-side figures)');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,78 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { Model, namedTensors } from '../models/model';
+import { UserError } from '../util/errors';
+import { writeFileAtomic } from './atomic-write';
+import { readSafetensors, writeSafetensors } from './safetensors';
+
+/** The JSON sidecar written beside each checkpoint's .safetensors weights. */
+export interface CheckpointInfo {
+  format: 'grodd-checkpoint';
+  version: 1;
+  arch: string;
+  num_classes: number;
+  input_shape: [number, number, number];
+  epoch: number;
+  backend: string;
+  created: string;
+  /** Energy margins in force at this epoch. */
+  margins: { m_in: number; m_out: number };
+}
+
+/** `checkpoints/epoch-0003` (without extension) for epoch 3. */
+export function checkpointBase(runDir: string, epoch: number): string {
+  return path.join(runDir, 'checkpoints', `epoch-${String(epoch).padStart(4, '0')}`);
+}
+
+/**
+ * Writes the model's weights and buffers (float32, tfjs layout, PyTorch names)
+ * as `<base>.safetensors` and the sidecar as `<base>.json`; the sidecar is
+ * written last, so a checkpoint with a sidecar is complete.
+ */
+export async function saveCheckpoint(base: string, model: Model, info: Omit<CheckpointInfo, 'format' | 'version' | 'created'>): Promise<void> {
+  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+  for (const [name, v] of namedTensors(model)) tensors[name] = { dtype: 'F32', shape: v.shape, data: (await v.data()) as Float32Array };
+  fs.mkdirSync(path.dirname(base), { recursive: true });
+  await writeSafetensors(`${base}.safetensors`, tensors, { format: 'grodd', arch: model.arch });
+  const full: CheckpointInfo = { format: 'grodd-checkpoint', version: 1, created: new Date().toISOString(), ...info };
+  await writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
+}
+
+/** The newest complete checkpoint (one with a sidecar) of a run, or undefined. */
+export function latestCheckpoint(runDir: string): string | undefined {
+  const dir = path.join(runDir, 'checkpoints');
+  if (!fs.existsSync(dir)) return undefined;
+  const bases = fs.readdirSync(dir).filter((f) => /^epoch-\d+\.json$/.test(f)).sort();
+  const last = bases.at(-1);
+  return last ? path.join(dir, last.replace(/\.json$/, '')) : undefined;
+}
+
+export function readCheckpointInfo(base: string): CheckpointInfo {
+  const file = `${base}.json`;
+  let info: CheckpointInfo;
+  try {
+    info = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${file}: cannot read checkpoint sidecar: ${(e as Error).message}`);
+  }
+  if (info.format !== 'grodd-checkpoint') throw new UserError(`${file}: not a grodd checkpoint sidecar (format: ${JSON.stringify(info.format)})`);
+  return info;
+}
+
+/** Loads weights into `model`, checking that every name and shape matches. */
+export async function loadCheckpointWeights(base: string, model: Model): Promise<void> {
+  const file = `${base}.safetensors`;
+  const { tensors } = await readSafetensors(file);
+  const want = namedTensors(model);
+  const missing = [...want.keys()].filter((k) => !(k in tensors));
+  const unexpected = Object.keys(tensors).filter((k) => !want.has(k));
+  if (missing.length || unexpected.length) {
+    throw new UserError(`${file}: weights do not match the ${model.arch} model: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+  }
+  for (const [name, v] of want) {
+    const t = tensors[name];
+    if (t.shape.join(',') !== v.shape.join(',')) throw new UserError(`${file}: ${name} has shape [${t.shape}], the model expects [${v.shape}]`);
+    v.assign(tf.tensor(Float32Array.from(t.data as Float32Array), v.shape));
+  }
+}

@@ -1,0 +1,49 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../util/errors';
+import { writeFileAtomic } from './atomic-write';
+
+/** A run's state, in the `status` file of its directory. */
+export type RunStatus = 'running' | 'completed' | `failed: ${string}`;
+
+function stamp(d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/**
+ * Creates `<root>/<name>-<timestamp>` for a new run. The directory is claimed
+ * with a non-recursive mkdir, so two runs started in the same second get
+ * distinct directories (`-2`, `-3`, ...) and no run overwrites another.
+ */
+export function createRunDir(root: string, name: string, now = new Date()): string {
+  fs.mkdirSync(root, { recursive: true });
+  const base = path.join(root, `${name}-${stamp(now)}`);
+  for (let i = 1; ; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    try {
+      fs.mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+export async function writeStatus(runDir: string, status: RunStatus): Promise<void> {
+  await writeFileAtomic(path.join(runDir, 'status'), status + '\n');
+}
+
+export function readStatus(runDir: string): string {
+  try {
+    return fs.readFileSync(path.join(runDir, 'status'), 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Checks that `runDir` is a grodd run directory (has config.yaml). */
+export function checkRunDir(runDir: string): void {
+  if (!fs.existsSync(runDir)) throw new UserError(`run directory not found: ${runDir}`);
+  if (!fs.existsSync(path.join(runDir, 'config.yaml'))) throw new UserError(`${runDir} is not a grodd run directory (no config.yaml)`);
+}
