@@ -1,0 +1,66 @@
+/**
+ * Batch normalisation written with broadcasting arithmetic only (no
+ * tf.batchNorm, no tile). tf.batchNorm's gradient tiles its statistics, and the
+ * gradient of Tile made the second-order pass of the gradient regularizer run
+ * one kernel per element; broadcasting ops differentiate (twice) into a few
+ * reductions instead.
+ *
+ * Statistics are over every axis but the last (N,H,W for NHWC, N for [N,C]).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface Moments {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+}
+
+/** Axes reduced for per-channel statistics of x (all but the last). */
+export function channelAxes(x: tf.Tensor): number[] {
+  return Array.from({ length: x.rank - 1 }, (_, i) => i);
+}
+
+/** Per-channel batch mean and (biased) variance, differentiable to any order. */
+export function batchMoments(x: tf.Tensor): Moments {
+  return tf.tidy(() => {
+    const axes = channelAxes(x);
+    const mean = tf.mean(x, axes);
+    const centered = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centered), axes);
+    return { mean, variance };
+  });
+}
+
+/**
+ * y = (x - mean) / sqrt(variance + eps) * gamma + beta, with per-channel
+ * [C] statistics and parameters broadcast over the leading axes. Computed as
+ * x * scale + shift (two full-size ops).
+ */
+export function batchNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  eps = 1e-5,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)));
+    const shift = tf.sub(beta, tf.mul(mean, scale));
+    return tf.add(tf.mul(x, scale), shift);
+  });
+}
+
+/**
+ * Train-mode batch norm: normalises with the batch's own moments (gradients
+ * flow through them) and returns them for the running-average update.
+ */
+export function batchNormTrain(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps = 1e-5,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const { mean, variance } = batchMoments(x);
+  const y = batchNorm(x, gamma, beta, mean, variance, eps);
+  return { y, mean, variance };
+}
