@@ -1,15 +1,16 @@
 /**
- * npm run bench:step — ms per training step of the small CNN on 28x28x1 inputs,
+ * npm run bench:step — ms per training step of the default small CNN on 28x28x1 inputs,
  * batch 128 (64 ID + 64 outliers, as one GReg step sees them): plain
  * (L_CE + λ_S·L_S), exact GReg (double backprop) and finite-difference GReg, on
  * the backend in use; and, where Debian's PyTorch is importable, the same three
  * steps in PyTorch (bench/step_torch.py) with the ratio.
- * Usage: npm run bench:step -- [--backend wasm] [--reps 5] [--threads 2]
+ * Usage: npm run bench:step -- [--backend wasm] [--reps 5] [--threads 2] [--channels '[32,64]' --strides '[1,2]']
+ * (the default net is the one configs use; [32,64] at strides [1,2] is the 2-conv net of ENGINEERING.md's reference figures)
  */
 import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendChoice, initBackend } from '../src/engine/backend';
-import { SmallCnn } from '../src/models/small-cnn';
+import { SMALL_CNN_DEFAULTS, SmallCnn } from '../src/models/small-cnn';
 import { makeOptimizer } from '../src/train/optimizers';
 import { LossSettings, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
@@ -22,17 +23,18 @@ const N_IN = 64;
 const N_OUT = 64;
 const WARMUP = 2;
 const reps = Number(arg('reps', '5'));
+const net = { channels: JSON.parse(arg('channels', JSON.stringify(SMALL_CNN_DEFAULTS.channels))) as number[], strides: JSON.parse(arg('strides', JSON.stringify(SMALL_CNN_DEFAULTS.strides))) as number[] };
 const threads = Number(arg('threads', '2'));
 
 async function main(): Promise<void> {
   const backend = await initBackend(arg('backend', 'auto') as BackendChoice, (m) => console.log(m));
   const rng = new Rng(0);
-  const model = new SmallCnn([28, 28, 1], 6, { channels: [32, 64] }, rng);
+  const model = new SmallCnn([28, 28, 1], 6, net, rng);
   const opt = makeOptimizer({ name: 'sgd', momentum: 0.9, nesterov: true, weight_decay: 5e-4 });
   const xIn = tf.tensor4d(Float32Array.from({ length: N_IN * 784 }, () => rng.next()), [N_IN, 28, 28, 1]);
   const xOut = tf.tensor4d(Float32Array.from({ length: N_OUT * 784 }, () => rng.next()), [N_OUT, 28, 28, 1]);
   const yIn = tf.tensor1d(Int32Array.from({ length: N_IN }, () => rng.int(6)), 'int32');
-  const base: LossSettings = { energyWeight: 0.1, gradRegWeight: 0, gradRegMode: 'exact', fdStep: 1e-3, margins: { mIn: -7, mOut: -3 } };
+  const base: LossSettings = { energyWeight: 0.1, oeWeight: 0, gradRegWeight: 0, gradRegMode: 'exact', fdStep: 1e-3, margins: { mIn: -7, mOut: -3 } };
   const variants: [string, LossSettings][] = [
     ['plain', base],
     ['exact', { ...base, gradRegWeight: 1 }],
@@ -48,14 +50,14 @@ async function main(): Promise<void> {
   let torch: Record<string, number | string> | undefined;
   for (const py of ['/usr/bin/python3', 'python3']) {
     try {
-      const out = execFileSync(py, [`${__dirname}/step_torch.py`, String(threads), String(N_IN), String(N_OUT), String(WARMUP), String(reps)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const out = execFileSync(py, [`${__dirname}/step_torch.py`, String(threads), String(N_IN), String(N_OUT), String(WARMUP), String(reps), JSON.stringify(net.channels), JSON.stringify(net.strides)], { stdio: ['ignore', 'pipe', 'ignore'] });
       torch = JSON.parse(out.toString().trim().split('\n').at(-1)!);
       break;
     } catch {
       // this interpreter lacks torch; try the next
     }
   }
-  console.log(`small CNN [32, 64], 28x28x1, batch ${N_IN} ID + ${N_OUT} outliers, mean of ${reps} steps after ${WARMUP} warm-up`);
+  console.log(`small CNN channels [${net.channels}] strides [${net.strides}], 28x28x1, batch ${N_IN} ID + ${N_OUT} outliers, mean of ${reps} steps after ${WARMUP} warm-up`);
   console.log(`step               grodd/${backend} ms${torch ? `   PyTorch ${torch.torch} (${threads} threads) ms   ratio` : ''}`);
   for (const [name] of variants) {
     const t = torch?.[`${name}_ms`] as number | undefined;

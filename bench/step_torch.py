@@ -11,17 +11,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 threads, n_in, n_out, warmup, reps = (int(a) for a in sys.argv[1:6])
+CHANNELS, STRIDES = json.loads(sys.argv[6]), json.loads(sys.argv[7])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 M_IN, M_OUT = -7.0, -3.0
 
 
 class SmallCnn(nn.Module):
-    def __init__(self, channels=(32, 64), classes=6):
+    def __init__(self, channels, strides, classes=6):
         super().__init__()
         layers, cin = [], 1
-        for i, c in enumerate(channels):
-            layers += [nn.Conv2d(cin, c, 3, 1 if i == 0 else 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+        for c, s in zip(channels, strides):
+            layers += [nn.Conv2d(cin, c, 3, s, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
             cin = c
         self.body = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, classes)
@@ -44,7 +45,7 @@ def base_loss(logits, y):
     return F.cross_entropy(logits[:n_in], y) + 0.1 * ls
 
 
-model = SmallCnn()
+model = SmallCnn(CHANNELS, STRIDES)
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
 x = torch.rand(n_in + n_out, 1, 28, 28)
 y = torch.randint(0, 6, (n_in,))

@@ -3,14 +3,11 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../config/config';
 import { openDataSection } from '../data/section';
-import { evaluateModel } from '../eval/evaluate';
 import { latestCheckpoint, loadCheckpointWeights, readCheckpointInfo } from '../io/checkpoint';
-import { writeCsv } from '../io/csv';
 import { checkRunDir } from '../io/run-dir';
 import { UserError } from '../util/errors';
 import { action } from './action';
-import { formatMetrics } from './metrics-table';
-import { evalProgress } from './progress';
+import { evaluateIntoRun } from './report-eval';
 import { modelFor, startBackend } from './run-model';
 import { BACKEND_OPTION } from './train';
 
@@ -32,9 +29,7 @@ async function runEval(o: EvalOpts): Promise<void> {
   const model = modelFor(cfg, data.idTrain);
   await loadCheckpointWeights(base, model);
   process.stderr.write(`evaluating ${path.basename(base)} (epoch ${info.epoch}) of ${o.run}\n`);
-  const rows = await evaluateModel(model, data.idTest, data.ood, cfg.eval, evalProgress);
-  await writeCsv(path.join(o.run, 'metrics.csv'), rows as unknown as Record<string, unknown>[]);
-  process.stdout.write(`${formatMetrics(rows)}\n`);
+  await evaluateIntoRun(o.run, model, data, cfg);
 }
 
 export function registerEval(program: Command): void {

@@ -1,71 +1,140 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { configToYaml, loadConfig } from '../config/config';
+import { Config, configToYaml, loadConfig } from '../config/config';
 import { openDataSection } from '../data/section';
-import { evaluateModel } from '../eval/evaluate';
 import { writeFileAtomic } from '../io/atomic-write';
-import { checkpointBase, saveCheckpoint } from '../io/checkpoint';
-import { writeCsv } from '../io/csv';
-import { createRunDir, writeStatus } from '../io/run-dir';
+import { checkpointBase, latestCheckpoint, loadCheckpointWeights, loadOptimizerState, readCheckpointInfo, saveCheckpoint } from '../io/checkpoint';
+import { readCsv, writeCsv } from '../io/csv';
+import { loadInitWeights } from '../io/init-from';
+import { checkRunDir, claimRunDir, createRunDir, readStatus, writeStatus } from '../io/run-dir';
 import { countParams } from '../models/model';
-import { EpochRow, train } from '../train/trainer';
+import { EpochRow, ResumePoint, train } from '../train/trainer';
+import { UserError } from '../util/errors';
 import { action } from './action';
-import { formatMetrics } from './metrics-table';
-import { TrainProgress, evalProgress } from './progress';
+import { evaluateIntoRun } from './report-eval';
+import { TrainProgress } from './progress';
 import { modelFor, startBackend } from './run-model';
 
 export const BACKEND_OPTION = new Option('--backend <name>', 'tensor backend, overriding the config').choices(['auto', 'tensorflow', 'wasm', 'cpu']);
 
 interface TrainOpts {
-  config: string;
+  config?: string;
+  resume?: string;
   backend?: string;
   runs: string;
+  runDir?: string;
+}
+
+/** Where a resumed run continues: its last complete checkpoint and the log rows up to it. */
+interface Continuation {
+  point?: ResumePoint;
+  base?: string;
+  log: EpochRow[];
+}
+
+async function continuationOf(dir: string): Promise<Continuation> {
+  const base = latestCheckpoint(dir);
+  if (!base) return { log: [] };
+  const info = readCheckpointInfo(base);
+  const logFile = path.join(dir, 'train_log.csv');
+  const rows = fs.existsSync(logFile) ? (await readCsv(logFile)).rows : [];
+  // Rows written after the checkpoint belong to epochs that will be trained again.
+  const log = rows.filter((r) => Number(r.epoch) <= info.epoch).map(parseLogRow);
+  const m = info.margins;
+  return {
+    base,
+    log,
+    point: { epoch: info.epoch, margins: m.m_in === null || m.m_out === null ? null : { mIn: m.m_in, mOut: m.m_out }, optimizerState: await loadOptimizerState(base) },
+  };
+}
+
+function parseLogRow(r: Record<string, string>): EpochRow {
+  const num = (k: string): number | null => (r[k] === '' || r[k] === undefined ? null : Number(r[k]));
+  return Object.fromEntries(Object.keys(r).map((k) => [k, num(k)])) as unknown as EpochRow;
 }
 
 async function runTrain(o: TrainOpts): Promise<void> {
-  const cfg = loadConfig(o.config);
+  if (!o.config === !o.resume) throw new UserError('give either --config FILE (a new run) or --resume RUN_DIR (continue one)');
+  let cfg: Config;
+  let dir: string;
+  let cont: Continuation = { log: [] };
+  if (o.resume) {
+    dir = o.resume;
+    checkRunDir(dir);
+    if (readStatus(dir) === 'completed') {
+      process.stderr.write(`${dir} is already complete; nothing to resume\n`);
+      return;
+    }
+    cfg = loadConfig(path.join(dir, 'config.yaml'));
+  } else {
+    cfg = loadConfig(o.config!);
+    dir = '';
+  }
   const backend = await startBackend(cfg, o.backend);
-  const data = await openDataSection(cfg.data, o.config);
+  if (o.resume) cont = await continuationOf(dir);
+  const data = await openDataSection(cfg.data, o.config ?? path.join(dir, 'config.yaml'), cfg.seed);
   const model = modelFor(cfg, data.idTrain);
-  const dir = createRunDir(o.runs, cfg.name);
+  if (cont.base) {
+    await loadCheckpointWeights(cont.base, model);
+    process.stderr.write(`resuming ${dir} after epoch ${cont.point!.epoch} (${path.basename(cont.base)})\n`);
+  } else if (cfg.model.init_from) {
+    process.stderr.write(`model initialised from ${await loadInitWeights(cfg.model.init_from, model)}\n`);
+  }
+  if (!o.resume) {
+    dir = o.runDir ? claimRunDir(o.runDir) : createRunDir(o.runs, cfg.name);
+    await writeFileAtomic(path.join(dir, 'config.yaml'), `# resolved config of ${o.config} (every default filled in)\n${configToYaml(cfg)}`);
+  }
   process.stderr.write(
-    `run ${dir}: ${model.arch} (${countParams(model).toLocaleString('en-US')} parameters), ID ${data.idTrain.name} ${data.idTrain.size} train / ${data.idTest.size} test, ` +
+    `run ${dir}: ${model.arch} (${countParams(model).toLocaleString('en-US')} parameters), method ${cfg.train.method}, ID ${data.idTrain.name} ${data.idTrain.size} train / ${data.idTest.size} test, ` +
       `${data.aux ? `aux ${data.aux.name} ${data.aux.size}` : 'no aux'}, OOD ${data.ood.map((d) => d.name).join(', ') || 'none'}\n`,
   );
-  await writeFileAtomic(path.join(dir, 'config.yaml'), `# resolved config of ${o.config} (every default filled in)\n${configToYaml(cfg)}`);
   await writeStatus(dir, 'running');
   const progress = new TrainProgress(cfg.train.epochs);
-  const log: EpochRow[] = [];
+  const log: EpochRow[] = cont.log;
+  // An interrupted run must not look complete or still running: mark it before exiting.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    progress.stop();
+    fs.writeFileSync(path.join(dir, 'status'), `failed: interrupted by ${sig} after ${log.length} complete epoch(s)\n`);
+    process.stderr.write(`\ninterrupted: ${dir} keeps ${log.length} complete epoch(s); continue with: grodd train --resume ${dir}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
-    await train(cfg, model, data, {
-      onEpochStart: (e, s) => progress.epochStart(e, s),
-      onStep: (i) => progress.step(i),
-      log: (m) => process.stderr.write(`${m}\n`),
-      onEpochEnd: async (row) => {
-        progress.epochEnd(row);
-        log.push(row);
-        await writeCsv(path.join(dir, 'train_log.csv'), log as unknown as Record<string, unknown>[]);
-        if (row.epoch % cfg.train.checkpoint_every === 0 || row.epoch === cfg.train.epochs) {
-          await saveCheckpoint(checkpointBase(dir, row.epoch), model, {
-            arch: model.arch,
-            num_classes: model.numClasses,
-            input_shape: model.inputShape,
-            epoch: row.epoch,
-            backend,
-            margins: { m_in: row.m_in, m_out: row.m_out },
-          });
-        }
+    await train(
+      cfg,
+      model,
+      data,
+      {
+        onEpochStart: (e, s) => progress.epochStart(e, s),
+        onStep: (i) => progress.step(i),
+        log: (m) => process.stderr.write(`${m}\n`),
+        onEpochEnd: async (row, state) => {
+          progress.epochEnd(row);
+          log.push(row);
+          await writeCsv(path.join(dir, 'train_log.csv'), log as unknown as Record<string, unknown>[]);
+          if (row.epoch % cfg.train.checkpoint_every === 0 || row.epoch === cfg.train.epochs) {
+            const m = state.margins;
+            await saveCheckpoint(
+              checkpointBase(dir, row.epoch),
+              model,
+              { arch: model.arch, num_classes: model.numClasses, input_shape: model.inputShape, epoch: row.epoch, backend, margins: { m_in: m?.mIn ?? null, m_out: m?.mOut ?? null } },
+              state.optimizer.state(),
+            );
+          }
+        },
       },
-    });
-    const rows = await evaluateModel(model, data.idTest, data.ood, cfg.eval, evalProgress);
-    await writeCsv(path.join(dir, 'metrics.csv'), rows as unknown as Record<string, unknown>[]);
-    process.stdout.write(`${formatMetrics(rows)}\n`);
+      cont.point,
+    );
+    await evaluateIntoRun(dir, model, data, cfg);
     await writeStatus(dir, 'completed');
     process.stderr.write(`run complete: ${dir}\n`);
   } catch (e) {
     progress.stop();
     await writeStatus(dir, `failed: ${(e as Error).message.split('\n')[0]}`);
     throw e;
+  } finally {
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
   }
 }
 
@@ -73,8 +142,10 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train a model as the config says, then evaluate it; writes a run directory')
-    .requiredOption('-c, --config <file>', 'YAML config')
+    .option('-c, --config <file>', 'YAML config of a new run')
+    .option('--resume <run-dir>', 'continue an interrupted run from its last complete checkpoint')
     .addOption(BACKEND_OPTION)
     .option('--runs <dir>', 'where run directories are created', 'runs')
+    .option('--run-dir <dir>', 'exact directory for this run (must not exist or be empty), instead of <runs>/<name>-<timestamp>')
     .action(action((o: TrainOpts) => runTrain(o)));
 }

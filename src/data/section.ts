@@ -2,7 +2,7 @@ import { ConfigReader } from '../config/reader';
 import { UserError } from '../util/errors';
 import { Dataset } from './dataset';
 import { DatasetSpec, openDataset, parseDatasetSpec } from './spec';
-import { isRandom, TransformedDataset, transformedShape } from './transforms';
+import { TransformedDataset, transformedShape } from './transforms';
 import { Rng } from '../util/rng';
 
 /**
@@ -58,7 +58,7 @@ export async function openDataSection(s: DataSection, file: string, seed = 0): P
     const list = spec.transforms ?? [];
     if (!list.length) return ds;
     transformedShape(ds.shape, list, `${file}: ${where}.transforms`); // names the config path on an impossible list
-    return new TransformedDataset(ds, list, isRandom(list) ? Rng.derive(seed, `transforms:${where}`) : undefined);
+    return new TransformedDataset(ds, list, Rng.derive(seed, `transforms:${where}`).getState());
   };
   const d: OpenedData = {
     idTrain: await wrap(s.id.train, 'data.id.train'),

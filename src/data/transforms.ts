@@ -329,14 +329,17 @@ export function checkSameShapes(entries: readonly ShapedEntry[]): ImageShape {
 /** A view of `base` with a transform list applied on read (random ones draw from `rng` in read order). */
 export class TransformedDataset implements Dataset {
   readonly shape: ImageShape;
+  private readonly random: boolean;
+  /** The training epoch; random transforms of sample i draw from Rng(seed, i, epoch). */
+  epoch = 0;
 
   constructor(
     readonly base: Dataset,
     readonly list: readonly TransformSpec[],
-    private readonly rng?: Rng,
+    private readonly seed = 0,
   ) {
     this.shape = transformedShape(base.shape, list, `dataset "${base.name}": transforms`);
-    if (isRandom(list) && !rng) throw new Error(`dataset "${base.name}": random transforms need an Rng`);
+    this.random = isRandom(list);
   }
 
   get name(): string {
@@ -355,7 +358,21 @@ export class TransformedDataset implements Dataset {
     return this.base.labels();
   }
 
+  /**
+   * Random transforms are drawn per sample from its index and the epoch, so a
+   * sample's augmentation does not depend on read order, prefetching or where
+   * a resumed run restarted.
+   */
   async read(indices: readonly number[]): Promise<Batch> {
-    return applyTransforms(await this.base.read(indices), this.list, this.rng);
+    const b = await this.base.read(indices);
+    if (!this.random) return applyTransforms(b, this.list);
+    const per = b.shape[0] * b.shape[1] * b.shape[2];
+    const parts = indices.map((idx, i) =>
+      applyTransforms({ x: b.x.subarray(i * per, (i + 1) * per), y: b.y.subarray(i, i + 1), n: 1, shape: b.shape }, this.list, Rng.derive(this.seed, `augment:${idx}:${this.epoch}`)),
+    );
+    const outPer = this.shape[0] * this.shape[1] * this.shape[2];
+    const x = new Float32Array(parts.length * outPer);
+    parts.forEach((p, i) => x.set(p.x, i * outPer));
+    return { x, y: Int32Array.from(b.y), n: b.n, shape: this.shape };
   }
 }

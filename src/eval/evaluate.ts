@@ -28,18 +28,36 @@ function row(score: ScoreName, set: string, m: OodMetrics, acc: number, nId: num
   return { score, ood_set: set, fpr95: m.fpr95, auroc: m.auroc, aupr_in: m.auprIn, aupr_out: m.auprOut, id_accuracy: acc, n_id: nId, n_ood: nOod };
 }
 
+/** Per-sample scores of one evaluated set, by score name. */
+export interface ScoredSet {
+  name: string;
+  role: 'id' | 'ood';
+  scores: Partial<Record<ScoreName, Float64Array>>;
+}
+
+/** The result of evaluating a model: metrics rows and the per-sample scores behind them. */
+export interface Evaluation {
+  rows: MetricsRow[];
+  sets: ScoredSet[];
+}
+
+function scoreSet(name: string, role: ScoredSet['role'], o: ModelOutputs, scores: ScoreName[]): ScoredSet {
+  return { name, role, scores: Object.fromEntries(scores.map((s) => [s, SCORES[s](o.logits, o.numClasses)])) };
+}
+
 /**
  * Scores the ID test outputs and each OOD set's outputs with every requested
  * score, and computes the metrics per OOD set plus their unweighted average
  * (the paper's "average across sets").
  */
-export function evaluateOutputs(id: ModelOutputs, ood: { name: string; outputs: ModelOutputs }[], scores: ScoreName[]): MetricsRow[] {
+export function evaluateOutputs(id: ModelOutputs, ood: { name: string; outputs: ModelOutputs }[], scores: ScoreName[], idName = 'id'): Evaluation {
   const acc = accuracy(id);
+  const idSet = scoreSet(idName, 'id', id, scores);
+  const oodSets = ood.map((o) => scoreSet(o.name, 'ood', o.outputs, scores));
   const rows: MetricsRow[] = [];
   for (const score of scores) {
-    const fn = SCORES[score];
-    const idScores = fn(id.logits, id.numClasses);
-    const perSet = ood.map((o) => row(score, o.name, oodMetrics(idScores, fn(o.outputs.logits, o.outputs.numClasses)), acc, id.n, o.outputs.n));
+    const idScores = idSet.scores[score]!;
+    const perSet = oodSets.map((o) => row(score, o.name, oodMetrics(idScores, o.scores[score]!), acc, id.n, o.scores[score]!.length));
     rows.push(...perSet);
     if (perSet.length > 1) {
       const avg = { ...perSet[0], ood_set: AVERAGE, n_ood: perSet.reduce((t, r) => t + r.n_ood, 0) };
@@ -47,7 +65,22 @@ export function evaluateOutputs(id: ModelOutputs, ood: { name: string; outputs: 
       rows.push(avg);
     }
   }
-  return rows;
+  return { rows, sets: [idSet, ...oodSets] };
+}
+
+/** Rows of scores.csv: one per sample, `dataset,role,<score>...`. */
+export function scoreRows(sets: ScoredSet[]): Record<string, string | number>[] {
+  const out: Record<string, string | number>[] = [];
+  for (const set of sets) {
+    const names = Object.keys(set.scores) as ScoreName[];
+    const n = set.scores[names[0]]?.length ?? 0;
+    for (let i = 0; i < n; i++) {
+      const r: Record<string, string | number> = { dataset: set.name, role: set.role };
+      for (const s of names) r[s] = set.scores[s]![i];
+      out.push(r);
+    }
+  }
+  return out;
 }
 
 /** Model outputs on the ID test set and every OOD set, then {@link evaluateOutputs}. */
@@ -57,9 +90,9 @@ export async function evaluateModel(
   ood: Dataset[],
   c: EvalConfig,
   progress: (label: string) => (done: number, total: number) => void = () => () => undefined,
-): Promise<MetricsRow[]> {
+): Promise<Evaluation> {
   const id = await modelOutputs(model, idTest, c.batch_size, { onProgress: progress(`scoring ${idTest.name}`) });
   const outs = [];
   for (const ds of ood) outs.push({ name: ds.name, outputs: await modelOutputs(model, ds, c.batch_size, { onProgress: progress(`scoring ${ds.name}`) }) });
-  return evaluateOutputs(id, outs, c.scores);
+  return evaluateOutputs(id, outs, c.scores, idTest.name);
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Dataset } from '../data/dataset';
+import { Batch, Dataset } from '../data/dataset';
 import { Model } from '../models/model';
 
 /** Logits [n, k] and penultimate features [n, d] of a whole dataset, in eval mode. */
@@ -10,6 +10,17 @@ export interface ModelOutputs {
   featureDim: number;
   labels: Int32Array;
   n: number;
+}
+
+/** Logits [n, k] and features [n, d] of one batch, in eval mode (no gradients are recorded). */
+export async function batchOutputs(model: Model, b: Batch): Promise<{ logits: Float32Array; features: Float32Array; featureDim: number }> {
+  const [lg, ft] = tf.tidy(() => {
+    const out = model.forward(tf.tensor4d(b.x, [b.n, ...b.shape]), { training: false });
+    return [out.logits, out.features];
+  });
+  const result = { logits: (await lg.data()) as Float32Array, features: (await ft.data()) as Float32Array, featureDim: ft.shape[1] };
+  tf.dispose([lg, ft]);
+  return result;
 }
 
 /**
@@ -30,17 +41,13 @@ export async function modelOutputs(
   for (let start = 0; start < ds.size; start += batchSize) {
     const idx = Array.from({ length: Math.min(batchSize, ds.size - start) }, (_, i) => start + i);
     const b = await ds.read(idx);
-    const [lg, ft] = tf.tidy(() => {
-      const out = model.forward(tf.tensor4d(b.x, [b.n, ...b.shape]), { training: false });
-      return [out.logits, out.features];
-    });
-    logits.set(await lg.data(), start * k);
+    const out = await batchOutputs(model, b);
+    logits.set(out.logits, start * k);
     if (opts.features) {
-      featureDim = ft.shape[1];
+      featureDim = out.featureDim;
       features ??= new Float32Array(ds.size * featureDim);
-      features.set(await ft.data(), start * featureDim);
+      features.set(out.features, start * featureDim);
     }
-    tf.dispose([lg, ft]);
     labels.set(b.y, start);
     opts.onProgress?.(start + b.n, ds.size);
   }

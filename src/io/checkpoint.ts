@@ -16,8 +16,8 @@ export interface CheckpointInfo {
   epoch: number;
   backend: string;
   created: string;
-  /** Energy margins in force at this epoch. */
-  margins: { m_in: number; m_out: number };
+  /** Energy margins in force at this epoch (null during warm-up). */
+  margins: { m_in: number | null; m_out: number | null };
 }
 
 /** `checkpoints/epoch-0003` (without extension) for epoch 3. */
@@ -25,16 +25,27 @@ export function checkpointBase(runDir: string, epoch: number): string {
   return path.join(runDir, 'checkpoints', `epoch-${String(epoch).padStart(4, '0')}`);
 }
 
+async function toFloat32(named: Iterable<[string, tf.Tensor]>): Promise<Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>> {
+  const out: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+  for (const [name, v] of named) out[name] = { dtype: 'F32', shape: v.shape, data: Float32Array.from(await v.data()) };
+  return out;
+}
+
 /**
  * Writes the model's weights and buffers (float32, tfjs layout, PyTorch names)
- * as `<base>.safetensors` and the sidecar as `<base>.json`; the sidecar is
- * written last, so a checkpoint with a sidecar is complete.
+ * as `<base>.safetensors`, the optimizer state (momentum buffers, Adam moments)
+ * as `<base>.optim.safetensors` when given, and the sidecar as `<base>.json`;
+ * the sidecar is written last, so a checkpoint with a sidecar is complete.
  */
-export async function saveCheckpoint(base: string, model: Model, info: Omit<CheckpointInfo, 'format' | 'version' | 'created'>): Promise<void> {
-  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
-  for (const [name, v] of namedTensors(model)) tensors[name] = { dtype: 'F32', shape: v.shape, data: (await v.data()) as Float32Array };
+export async function saveCheckpoint(
+  base: string,
+  model: Model,
+  info: Omit<CheckpointInfo, 'format' | 'version' | 'created'>,
+  optimizerState?: Map<string, tf.Tensor>,
+): Promise<void> {
   fs.mkdirSync(path.dirname(base), { recursive: true });
-  await writeSafetensors(`${base}.safetensors`, tensors, { format: 'grodd', arch: model.arch });
+  await writeSafetensors(`${base}.safetensors`, await toFloat32(namedTensors(model)), { format: 'grodd', arch: model.arch });
+  if (optimizerState) await writeSafetensors(`${base}.optim.safetensors`, await toFloat32(optimizerState), { format: 'grodd-optimizer' });
   const full: CheckpointInfo = { format: 'grodd-checkpoint', version: 1, created: new Date().toISOString(), ...info };
   await writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
 }
@@ -58,6 +69,14 @@ export function readCheckpointInfo(base: string): CheckpointInfo {
   }
   if (info.format !== 'grodd-checkpoint') throw new UserError(`${file}: not a grodd checkpoint sidecar (format: ${JSON.stringify(info.format)})`);
   return info;
+}
+
+/** The optimizer state saved with a checkpoint (empty if it has none, e.g. an imported model). */
+export async function loadOptimizerState(base: string): Promise<Map<string, tf.Tensor>> {
+  const file = `${base}.optim.safetensors`;
+  if (!fs.existsSync(file)) return new Map();
+  const { tensors } = await readSafetensors(file);
+  return new Map(Object.entries(tensors).map(([k, t]) => [k, tf.tensor(Float32Array.from(t.data as Float32Array), t.shape)]));
 }
 
 /** Loads weights into `model`, checking that every name and shape matches. */

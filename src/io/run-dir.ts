@@ -30,6 +30,18 @@ export function createRunDir(root: string, name: string, now = new Date()): stri
   }
 }
 
+/** Claims exactly `dir` for a new run (e.g. a sweep trial); refuses one that already holds files. */
+export function claimRunDir(dir: string): string {
+  fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  try {
+    fs.mkdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if (fs.readdirSync(dir).length > 0) throw new UserError(`${dir} already exists and is not empty; a run never overwrites another (use --resume ${dir} to continue it)`);
+  }
+  return dir;
+}
+
 export async function writeStatus(runDir: string, status: RunStatus): Promise<void> {
   await writeFileAtomic(path.join(runDir, 'status'), status + '\n');
 }

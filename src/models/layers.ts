@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNorm } from '../nn/batch-norm';
+import { batchNorm, batchNormTrain } from '../nn/batch-norm';
 import { Rng } from '../util/rng';
 import { kaimingNormalConv, linearUniform } from './init';
 import { ForwardOptions } from './model';
@@ -62,14 +62,14 @@ export function bn(w: Weights, name: string, x: tf.Tensor4D, opts: ForwardOption
   const gamma = get(w.params, `${name}.weight`) as tf.Tensor1D;
   const beta = get(w.params, `${name}.bias`) as tf.Tensor1D;
   if (!opts.training) {
-    return batchNorm(x, gamma, beta, get(w.buffers, `${name}.running_mean`) as tf.Tensor1D, get(w.buffers, `${name}.running_var`) as tf.Tensor1D, eps);
+    return batchNorm(x, gamma, beta, get(w.buffers, `${name}.running_mean`), get(w.buffers, `${name}.running_var`), eps) as tf.Tensor4D;
   }
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  const { y, mean, variance } = batchNormTrain(x, gamma, beta, eps);
   if (opts.bnStats) {
     // Clones kept past the gradient scope; they never enter the loss.
     opts.bnStats.push({ name, mean: tf.keep(mean.clone() as tf.Tensor1D), variance: tf.keep(variance.clone() as tf.Tensor1D) });
   }
-  return batchNorm(x, gamma, beta, mean as tf.Tensor1D, variance as tf.Tensor1D, eps);
+  return y as tf.Tensor4D;
 }
 
 export function linear(w: Weights, name: string, x: tf.Tensor2D): tf.Tensor2D {

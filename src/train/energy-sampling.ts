@@ -189,9 +189,9 @@ export const SAMPLING_DEFAULTS = { clusters: 64, twoWay: true, normalize: 'per-s
 
 const ENERGY_ONLY_KEYS = ['clusters', 'candidates_total', 'pool_size', 'spt', 'ept', 'two_way', 'normalize', 'pca_components', 'n_init'];
 
-/** Reads the `sampling` section (`r` is that section's reader). */
-export function parseSampling(r: ConfigReader): SamplingSpec {
-  const method = r.oneOf('method', SAMPLING_METHODS, 'random');
+/** Reads the `sampling` section (`r` is that section's reader); `defaultMethod` comes from the training method's preset. */
+export function parseSampling(r: ConfigReader, defaultMethod: SamplingSpec['method'] = 'random'): SamplingSpec {
+  const method = r.oneOf('method', SAMPLING_METHODS, defaultMethod);
   const auxBatchSize = r.optionalNumber('aux_batch_size', { integer: true, min: 1 });
   if (method === 'random') {
     // A GReg+ key under plain random sampling means the user expected GReg+.
@@ -253,4 +253,18 @@ export function resolveSampling(spec: SamplingSpec, data: { idTrainSize: number;
     throw new UserError(`sampling: the kept slice [spt ${spec.spt}, ept ${ept}) holds ${ept - spec.spt} candidates, fewer than the outlier batch size ${auxBatchSize}; widen the slice or the pool, or lower aux_batch_size`);
   }
   return { auxBatchSize, poolSize: pool, ept };
+}
+
+/** The `sampling` section as config keys (snake_case), for a run's resolved config.yaml. */
+export function samplingToConfig(s: SamplingSpec): Record<string, unknown> {
+  const out: Record<string, unknown> = { method: s.method };
+  if (s.method === 'energy') {
+    Object.assign(out, { clusters: s.clusters, spt: s.spt, two_way: s.twoWay, normalize: s.normalize, n_init: s.nInit });
+    if (s.candidatesTotal !== undefined) out.candidates_total = s.candidatesTotal;
+    if (s.poolSize !== undefined) out.pool_size = s.poolSize;
+    if (s.ept !== undefined) out.ept = s.ept;
+    if (s.pcaComponents !== undefined) out.pca_components = s.pcaComponents;
+  }
+  if (s.auxBatchSize !== undefined) out.aux_batch_size = s.auxBatchSize;
+  return out;
 }

@@ -4,12 +4,15 @@ import { crossEntropy } from './ce-loss';
 import { energy } from './energy';
 import { Margins, energyMarginLoss } from './energy-loss';
 import { detectionTerm, exactGradPenalty, finiteDifferencePenalty, unitDirections } from './greg-loss';
+import { outlierExposureLoss } from './oe-loss';
 import { Optimizer } from './optimizers';
 
 /** The loss weights and regularizer settings of one training step. */
 export interface LossSettings {
   /** λ_S, weight of the energy margin loss. */
   energyWeight: number;
+  /** Weight of the Outlier Exposure loss (0 for the GReg methods). */
+  oeWeight: number;
   /** λ_∇S, weight of the gradient regularizer. */
   gradRegWeight: number;
   gradRegMode: 'exact' | 'finite-difference';
@@ -23,6 +26,7 @@ export interface StepLosses {
   total: number;
   ce: number;
   energy: number;
+  oe: number;
   grad_reg: number;
 }
 
@@ -34,7 +38,7 @@ export interface StepResult {
 
 /**
  * One training step on an ID batch (xIn, yIn) and an outlier batch xOut (may be empty):
- *   L = L_CE + λ_S·L_S + λ_∇S·L_∇S
+ *   L = L_CE + λ_S·L_S + λ_∇S·L_∇S (+ λ_OE·L_OE for the Outlier Exposure baseline)
  * over one forward pass of the concatenated batch (BN statistics shared, as in
  * the authors' code), then an optimizer update and the BN running-statistics update.
  */
@@ -52,6 +56,7 @@ export function trainStep(
   const n = x.shape[0];
   const useS = s.energyWeight > 0 && n > nIn;
   const useReg = s.gradRegWeight > 0 && n > nIn;
+  const useOe = s.oeWeight > 0 && n > nIn;
   const detection = (logits: tf.Tensor2D): tf.Scalar => detectionTerm(energy(logits), nIn, s.margins);
 
   // Finite differences need the input gradient first, outside the weight tape.
@@ -62,16 +67,17 @@ export function trainStep(
   const bnStats: BnBatchStats[] = [];
   const parts: tf.Scalar[] = [];
   let predKept: tf.Tensor | null = null;
+  // Logits kept out of the inner tf.grad scope so the losses reuse that forward pass; disposed below.
+  let innerLogits: tf.Tensor2D | null = null;
   const { value, grads } = tf.variableGrads(() => {
     let logits: tf.Tensor2D;
     let reg: tf.Scalar = tf.scalar(0);
     if (useReg && s.gradRegMode === 'exact') {
-      let inner: tf.Tensor2D | null = null;
       reg = exactGradPenalty((xx) => {
-        inner = tf.keep(model.forward(xx, { training: true, bnStats }).logits);
-        return detection(inner);
+        innerLogits = tf.keep(model.forward(xx, { training: true, bnStats }).logits);
+        return detection(innerLogits);
       }, x);
-      logits = inner!;
+      logits = innerLogits!;
     } else {
       logits = model.forward(x, { training: true, bnStats }).logits;
       if (direction) {
@@ -82,9 +88,10 @@ export function trainStep(
     const logitsIn = tf.slice(logits, [0, 0], [nIn, -1]) as tf.Tensor2D;
     const ce = crossEntropy(logitsIn, yIn);
     const ls = useS ? energyMarginLoss(energy(logits), nIn, s.margins) : tf.scalar(0);
-    parts.push(tf.keep(ce), tf.keep(ls), tf.keep(reg));
+    const oe = useOe ? outlierExposureLoss(tf.slice(logits, [nIn, 0], [-1, -1]) as tf.Tensor2D) : tf.scalar(0);
+    parts.push(tf.keep(ce), tf.keep(ls), tf.keep(oe), tf.keep(reg));
     predKept = tf.keep(tf.argMax(logitsIn, 1));
-    return tf.addN([ce, tf.mul(ls, s.energyWeight), tf.mul(reg, useReg ? s.gradRegWeight : 0)]) as tf.Scalar;
+    return tf.addN([ce, tf.mul(ls, s.energyWeight), tf.mul(oe, s.oeWeight), tf.mul(reg, useReg ? s.gradRegWeight : 0)]) as tf.Scalar;
   }, [...model.params.values()]);
 
   const named: Record<string, tf.Tensor> = {};
@@ -92,12 +99,12 @@ export function trainStep(
   opt.step(model.params, named, lr);
   updateRunningStats(model, bnStats, n);
 
-  const [ce, ls, reg] = parts.map((t) => t.dataSync()[0]);
+  const [ce, ls, oe, reg] = parts.map((t) => t.dataSync()[0]);
   const total = value.dataSync()[0];
   const pred = predKept!.dataSync();
   const labels = yIn.dataSync();
   let correct = 0;
   for (let i = 0; i < nIn; i++) if (pred[i] === labels[i]) correct++;
-  tf.dispose([value, ...Object.values(grads), ...parts, predKept!, ...(direction ? [direction] : []), ...(x !== xIn ? [x] : [])]);
-  return { losses: { total, ce, energy: ls, grad_reg: reg }, correct };
+  tf.dispose([value, ...Object.values(grads), ...parts, predKept!, ...(innerLogits ? [innerLogits] : []), ...(direction ? [direction] : []), ...(x !== xIn ? [x] : [])]);
+  return { losses: { total, ce, energy: ls, oe, grad_reg: reg }, correct };
 }

