@@ -160,19 +160,36 @@ export function fpr95(idScores: ArrayLike<number>, oodScores: ArrayLike<number>,
   return fprAtRecallOf(rocPoints(idScores, oodScores), recallLevel);
 }
 
-function fprAtRecallOf(r: RocPoints, recallLevel: number): number {
+/** The ROC operating point that FPR95 reports, with its score threshold (scores >= threshold count as ID). */
+export interface RecallPoint {
+  index: number;
+  threshold: number;
+  tpr: number;
+  fpr: number;
+}
+
+/**
+ * The ROC point whose TPR is nearest to `recallLevel`, walking from the highest threshold and
+ * stopping at the first point with TPR = 1; an equal distance goes to the later (lower-threshold)
+ * point, as in the Outlier-Exposure routine. The one definition of the FPR95 operating point.
+ */
+export function pointAtRecall(r: RocPoints, recallLevel = 0.95): RecallPoint {
   if (!(recallLevel > 0 && recallLevel <= 1)) throw new UserError(`recall level must be in (0, 1], got ${recallLevel}`);
   let best = Infinity;
-  let bestFp = 0;
+  let k = 0;
   for (let i = 0; i < r.tps.length; i++) {
     const d = Math.abs(r.tps[i] / r.nPos - recallLevel);
-    if (d <= best) { // `<=`: a later (lower-threshold) point wins an equal distance
+    if (d <= best) {
       best = d;
-      bestFp = r.fps[i];
+      k = i;
     }
     if (r.tps[i] === r.nPos) break;
   }
-  return bestFp / r.nNeg;
+  return { index: k, threshold: r.thresholds[k], tpr: r.tps[k] / r.nPos, fpr: r.fps[k] / r.nNeg };
+}
+
+function fprAtRecallOf(r: RocPoints, recallLevel: number): number {
+  return pointAtRecall(r, recallLevel).fpr;
 }
 
 /** All four metrics from a single sort of the scores. */

