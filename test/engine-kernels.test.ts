@@ -52,7 +52,7 @@ interface ConvCase {
   x: [number, number, number, number];
   k: [number, number];
   co: number;
-  stride: number;
+  stride: number | [number, number];
   pad: Pad;
 }
 
@@ -66,6 +66,15 @@ const convCases: ConvCase[] = [
   { x: [2, 9, 9, 2], k: [3, 2], co: 3, stride: 2, pad: [[0, 0], [2, 1], [1, 0], [0, 0]] },
   { x: [4, 6, 6, 1], k: [1, 1], co: 6, stride: 1, pad: 'valid' },
   { x: [2, 12, 12, 3], k: [4, 4], co: 2, stride: 3, pad: 'same' },
+  // strided Conv2DBackpropInput runs as per-phase convolutions: even/odd sizes,
+  // mixed strides, phases without taps (kernel smaller than the stride: fallback)
+  { x: [3, 28, 28, 4], k: [3, 3], co: 8, stride: 2, pad: 'same' },
+  { x: [2, 9, 10, 3], k: [3, 3], co: 4, stride: [1, 2], pad: 'same' },
+  { x: [2, 10, 9, 3], k: [3, 3], co: 4, stride: [2, 1], pad: 'valid' },
+  { x: [2, 8, 8, 3], k: [2, 2], co: 4, stride: 2, pad: 'same' },
+  { x: [2, 8, 7, 3], k: [1, 1], co: 4, stride: 2, pad: 'valid' },
+  { x: [2, 11, 11, 2], k: [3, 3], co: 3, stride: 3, pad: 'same' },
+  { x: [2, 9, 9, 2], k: [5, 3], co: 3, stride: [3, 2], pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
   // padding beyond the kernel: Conv2DBackpropInput falls back to the shipped kernel
   { x: [2, 6, 6, 2], k: [3, 3], co: 2, stride: 1, pad: [[0, 0], [3, 0], [0, 3], [0, 0]] },
 ];

