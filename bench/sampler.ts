@@ -4,16 +4,17 @@
  * feature dim 512, k = 64 clusters, n_init 3, two-way, outlier batch 128.
  * Features come from 64 seeded Gaussian clusters; energies are seeded normals.
  *
- *   node --require tsx/cjs bench/sampler.ts [repetitions=20] [normalize=per-sample]
+ *   npm run bench:sampler -- [repetitions=20] [normalize=per-sample] [--no-step]
  */
 import { kmeans } from '../src/cluster/kmeans';
 import { Normalization, NORMALIZATIONS } from '../src/cluster/normalize';
 import { poolSize, selectOutliers } from '../src/train/energy-sampling';
 import { Rng } from '../src/util/rng';
 
-const reps = Number(process.argv[2] ?? 20);
-const normalize = (process.argv[3] ?? 'per-sample') as Normalization;
-if (!Number.isInteger(reps) || reps < 1) throw new Error(`repetitions must be a positive integer, got ${process.argv[2]}`);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const reps = Number(positional[0] ?? 20);
+const normalize = (positional[1] ?? 'per-sample') as Normalization;
+if (!Number.isInteger(reps) || reps < 1) throw new Error(`repetitions must be a positive integer, got ${positional[0]}`);
 if (!NORMALIZATIONS.includes(normalize)) throw new Error(`normalize must be one of ${NORMALIZATIONS.join(', ')}`);
 
 const pool = poolSize(300_000, 50_000, 64);
@@ -66,3 +67,47 @@ console.log(`selectOutliers: pool ${pool}, d ${d}, k ${clusters}, n_init 3, two-
 console.log(`  per step (wall): ${stats(times)}`);
 console.log(`  per step (CPU):  ${stats(cpuTimes)}`);
 console.log(`  of which k-means alone: ${stats(kmTimes)}`);
+
+/**
+ * The sampler's share of a GReg+ step with ResNet-18 (CIFAR, batch 64 ID + 128
+ * outliers, exact regularizer): the selection above, and the candidate scoring
+ * (an eval-mode forward of the 384-image pool) that GReg+ adds to each step.
+ * Skipped with --no-step (the ResNet-18 step takes tens of seconds on 2 cores).
+ */
+async function shareOfResNetStep(selectMs: number): Promise<void> {
+  const tf = await import('@tensorflow/tfjs-core');
+  const { initBackend } = await import('../src/engine/backend');
+  const { ResNet18 } = await import('../src/models/resnet18');
+  const { batchOutputs } = await import('../src/eval/logits');
+  const { makeOptimizer } = await import('../src/train/optimizers');
+  const { trainStep } = await import('../src/train/step');
+  const backend = await initBackend('auto');
+  const rng = new Rng(0);
+  const model = new ResNet18([32, 32, 3], 10, rng);
+  const opt = makeOptimizer({ name: 'sgd', momentum: 0.9, nesterov: true, weight_decay: 5e-4 });
+  const img = (n: number): Float32Array => Float32Array.from({ length: n * 32 * 32 * 3 }, () => rng.normal());
+  const xIn = tf.tensor4d(img(64), [64, 32, 32, 3]);
+  const xOut = tf.tensor4d(img(batchSize), [batchSize, 32, 32, 3]);
+  const yIn = tf.tensor1d(Int32Array.from({ length: 64 }, () => rng.int(10)), 'int32');
+  const settings = { energyWeight: 0.1, oeWeight: 0, gradRegWeight: 1, gradRegMode: 'exact' as const, fdStep: 1e-3, margins: { mIn: -7, mOut: -3 } };
+  trainStep(model, opt, 0.01, xIn, yIn, xOut, settings); // warm-up
+  let t0 = performance.now();
+  trainStep(model, opt, 0.01, xIn, yIn, xOut, settings);
+  const stepMs = performance.now() - t0;
+  const poolBatch = { x: img(pool), y: new Int32Array(pool).fill(-1), n: pool, shape: [32, 32, 3] as [number, number, number] };
+  await batchOutputs(model, poolBatch); // warm-up
+  t0 = performance.now();
+  await batchOutputs(model, poolBatch);
+  const scoreMs = performance.now() - t0;
+  const total = stepMs + scoreMs + selectMs;
+  console.log(`ResNet-18 GReg+ step on ${backend} (64 ID + ${batchSize} outliers, exact): training step ${stepMs.toFixed(0)} ms, candidate scoring (${pool} images, eval forward) ${scoreMs.toFixed(0)} ms`);
+  console.log(`  selection share of the whole step: ${((100 * selectMs) / total).toFixed(1)}% (target < 15%); selection + candidate scoring: ${((100 * (selectMs + scoreMs)) / total).toFixed(1)}%`);
+}
+
+if (!process.argv.includes('--no-step')) {
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  shareOfResNetStep(mean).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

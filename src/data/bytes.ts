@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { UserError } from '../util/errors';
+import { Batch, ImageShape, checkIndices } from './dataset';
 
 /**
  * Random access to the bytes of one data file, either straight from disk with
@@ -24,8 +25,8 @@ function truncated(file: string, offset: number, length: number, size: number, w
   );
 }
 
-/** Resolves a configured path (relative paths are relative to the working directory) and checks it exists. */
-export function existingFile(p: string, what = 'file'): string {
+/** Resolves a configured path (relative to the working directory) and checks that it exists and is a `kind`. */
+function existingPath(p: string, kind: 'file' | 'directory', what: string): string {
   const abs = path.resolve(p);
   let st: fs.Stats;
   try {
@@ -33,20 +34,18 @@ export function existingFile(p: string, what = 'file'): string {
   } catch {
     throw new UserError(`${p}: ${what} not found`);
   }
-  if (!st.isFile()) throw new UserError(`${p}: expected a ${what}, found a directory or special file`);
+  if (kind === 'file' ? !st.isFile() : !st.isDirectory()) {
+    throw new UserError(`${p}: expected a ${what}, found ${kind === 'file' ? 'a directory or special file' : 'a file'}`);
+  }
   return abs;
 }
 
+export function existingFile(p: string, what = 'file'): string {
+  return existingPath(p, 'file', what);
+}
+
 export function existingDir(p: string, what = 'directory'): string {
-  const abs = path.resolve(p);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    throw new UserError(`${p}: ${what} not found`);
-  }
-  if (!st.isDirectory()) throw new UserError(`${p}: expected a ${what}, found a file`);
-  return abs;
+  return existingPath(p, 'directory', what);
 }
 
 /** Positioned reads on an open file descriptor; fds are closed at process exit if never closed. */
@@ -143,13 +142,27 @@ export function bytesToUnit(src: Uint8Array, dst: Float32Array, dstOffset = 0): 
   for (let i = 0; i < src.length; i++) dst[dstOffset + i] = src[i] * k;
 }
 
-/** Checks batch indices, naming the dataset. */
-export function checkIndices(name: string, size: number, indices: readonly number[]): void {
-  for (const i of indices) {
-    if (!Number.isInteger(i) || i < 0 || i >= size) {
-      throw new RangeError(`${name}: sample index ${i} is out of range [0, ${size})`);
-    }
-  }
+/**
+ * A batch of uint8 images (scaled to [0, 1]) fetched one sample at a time,
+ * concurrently, by `fetch(idx)` (file reads at offsets, image decoding).
+ */
+export async function readUint8Batch(
+  ds: { name: string; size: number; shape: ImageShape },
+  labels: Int32Array,
+  indices: readonly number[],
+  fetch: (idx: number) => Promise<Uint8Array>,
+): Promise<Batch> {
+  checkIndices(ds.name, ds.size, indices);
+  const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  const x = new Float32Array(indices.length * per);
+  const y = new Int32Array(indices.length);
+  await Promise.all(
+    indices.map(async (idx, i) => {
+      bytesToUnit(await fetch(idx), x, i * per);
+      y[i] = labels[idx];
+    }),
+  );
+  return { x, y, n: indices.length, shape: ds.shape };
 }
 
 /** Number of distinct classes implied by labels (max + 1; 0 when all are -1). */

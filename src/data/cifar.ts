@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigReader } from '../config/reader';
 import { UserError } from '../util/errors';
-import { Batch, Dataset, ImageShape } from './dataset';
-import { checkIndices, existingDir, FileSource } from './bytes';
+import { Batch, Dataset, ImageShape, checkIndices } from './dataset';
+import { existingDir, FileSource } from './bytes';
 
 /**
  * CIFAR-10 / CIFAR-100 "binary version" files, read at offsets.

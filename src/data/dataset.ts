@@ -52,6 +52,15 @@ export class ArrayDataset implements Dataset {
   }
 }
 
+/** Checks batch indices, naming the dataset. */
+export function checkIndices(name: string, size: number, indices: readonly number[]): void {
+  for (const i of indices) {
+    if (!Number.isInteger(i) || i < 0 || i >= size) {
+      throw new RangeError(`${name}: sample index ${i} is out of range [0, ${size})`);
+    }
+  }
+}
+
 /** Copies the images at `indices` out of flat NHWC arrays. */
 export function gatherBatch(
   x: Float32Array,
@@ -60,13 +69,11 @@ export function gatherBatch(
   indices: readonly number[],
   name: string,
 ): Batch {
+  checkIndices(name, y.length, indices);
   const per = shape[0] * shape[1] * shape[2];
   const out = new Float32Array(indices.length * per);
   const labels = new Int32Array(indices.length);
   indices.forEach((idx, i) => {
-    if (!Number.isInteger(idx) || idx < 0 || idx >= y.length) {
-      throw new RangeError(`${name}: sample index ${idx} is out of range [0, ${y.length})`);
-    }
     out.set(x.subarray(idx * per, (idx + 1) * per), i * per);
     labels[i] = y[idx];
   });

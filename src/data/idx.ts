@@ -3,7 +3,7 @@ import * as path from 'path';
 import { ConfigReader } from '../config/reader';
 import { UserError } from '../util/errors';
 import { Batch, Dataset, ImageShape } from './dataset';
-import { ByteSource, bytesToUnit, checkIndices, classCount, existingFile, openSource } from './bytes';
+import { ByteSource, classCount, existingFile, openSource, readUint8Batch } from './bytes';
 
 /**
  * IDX files (MNIST, Fashion-MNIST, KMNIST, ...): an images file (uint8, N x H x W
@@ -81,18 +81,8 @@ export class IdxDataset implements Dataset {
     return this.y;
   }
 
-  async read(indices: readonly number[]): Promise<Batch> {
-    checkIndices(this.name, this.size, indices);
-    const x = new Float32Array(indices.length * this.per);
-    const y = new Int32Array(indices.length);
-    await Promise.all(
-      indices.map(async (idx, i) => {
-        const bytes = await this.src.read(this.offset + idx * this.per, this.per, `sample ${idx}`);
-        bytesToUnit(bytes, x, i * this.per);
-        y[i] = this.y[idx];
-      }),
-    );
-    return { x, y, n: indices.length, shape: this.shape };
+  read(indices: readonly number[]): Promise<Batch> {
+    return readUint8Batch(this, this.y, indices, (idx) => this.src.read(this.offset + idx * this.per, this.per, `sample ${idx}`));
   }
 }
 

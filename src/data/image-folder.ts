@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { ConfigReader } from '../config/reader';
 import { UserError } from '../util/errors';
 import { Batch, Dataset, ImageShape } from './dataset';
-import { bytesToUnit, checkIndices, existingDir } from './bytes';
+import { existingDir, readUint8Batch } from './bytes';
 import { readSize } from './transforms';
 
 /**
@@ -98,7 +98,6 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t:
 
 export class ImageFolderDataset implements Dataset {
   readonly shape: ImageShape;
-  private readonly per: number;
   private readonly cache?: (Buffer | undefined)[];
 
   constructor(
@@ -113,7 +112,6 @@ export class ImageFolderDataset implements Dataset {
     decoded?: (Buffer | undefined)[],
   ) {
     this.shape = [o.size[0], o.size[1], o.channels];
-    this.per = o.size[0] * o.size[1] * o.channels;
     if (o.cache) this.cache = decoded ?? new Array(files.length);
   }
 
@@ -139,17 +137,8 @@ export class ImageFolderDataset implements Dataset {
     return data;
   }
 
-  async read(indices: readonly number[]): Promise<Batch> {
-    checkIndices(this.name, this.size, indices);
-    const x = new Float32Array(indices.length * this.per);
-    const y = new Int32Array(indices.length);
-    await Promise.all(
-      indices.map(async (idx, i) => {
-        bytesToUnit(await this.decode(idx), x, i * this.per);
-        y[i] = this.y[idx];
-      }),
-    );
-    return { x, y, n: indices.length, shape: this.shape };
+  read(indices: readonly number[]): Promise<Batch> {
+    return readUint8Batch(this, this.y, indices, (idx) => this.decode(idx));
   }
 }
 

@@ -1,8 +1,8 @@
 import * as zlib from 'zlib';
 import { ConfigReader } from '../config/reader';
 import { UserError } from '../util/errors';
-import { Batch, Dataset, ImageShape } from './dataset';
-import { ByteSource, checkIndices, classCount, existingFile, FileSource, MemorySource } from './bytes';
+import { Batch, Dataset, ImageShape, checkIndices } from './dataset';
+import { ByteSource, classCount, existingFile, FileSource, MemorySource } from './bytes';
 
 /**
  * MATLAB v5 .mat files holding an image array, as SVHN's `train_32x32.mat` /

@@ -1,7 +1,7 @@
 import { ConfigReader } from '../config/reader';
 import { UserError } from '../util/errors';
-import { Batch, Dataset, ImageShape } from './dataset';
-import { checkIndices, classCount, existingFile, FileSource } from './bytes';
+import { Batch, Dataset, ImageShape, checkIndices } from './dataset';
+import { classCount, existingFile, FileSource } from './bytes';
 
 /**
  * NumPy `.npy` arrays (format versions 1, 2, 3), e.g. the 300K Random Images

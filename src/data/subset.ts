@@ -1,4 +1,4 @@
-import { Batch, Dataset } from './dataset';
+import { Batch, Dataset, checkIndices } from './dataset';
 
 /**
  * A view of `base` restricted to `indices`, optionally mapping labels through
@@ -31,12 +31,8 @@ export class SubsetDataset implements Dataset {
   }
 
   async read(indices: readonly number[]): Promise<Batch> {
-    const mapped = indices.map((i) => {
-      if (!Number.isInteger(i) || i < 0 || i >= this.indices.length) {
-        throw new RangeError(`${this.name}: sample index ${i} is out of range [0, ${this.indices.length})`);
-      }
-      return this.indices[i];
-    });
+    checkIndices(this.name, this.indices.length, indices);
+    const mapped = indices.map((i) => this.indices[i]);
     const batch = await this.base.read(mapped);
     if (this.relabel) {
       for (let i = 0; i < batch.n; i++) batch.y[i] = this.relabel.get(batch.y[i]) ?? -1;
