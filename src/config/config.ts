@@ -2,15 +2,31 @@ import * as fs from 'node:fs';
 import * as YAML from 'yaml';
 import { UserError } from '../util/errors';
 import { ConfigReader } from './reader';
+import { SMALL_CNN_DEFAULTS } from '../models/small-cnn';
 import { DataSection, parseDataSection } from '../data/section';
 import { BackendChoice } from '../engine/backend';
 import { OptimizerConfig } from '../train/optimizers';
 import { ScheduleConfig } from '../train/schedule';
+import { METHODS, METHOD_PRESETS, Method } from '../train/methods';
+import { SamplingSpec, parseSampling, samplingToConfig } from '../train/energy-sampling';
 import { ScoreName } from '../eval/scores';
 
+export const MODEL_ARCHS = ['small-cnn', 'resnet18', 'wrn-40-2', 'densenet-bc-100', 'densenet121'] as const;
+export type ModelArch = (typeof MODEL_ARCHS)[number];
+
+/**
+ * The model section. Keys are per architecture: `channels` (small-cnn only),
+ * `dropout` (wrn-40-2, densenet-bc-100, densenet121; default 0), and for every
+ * architecture `init_from`: a run directory (its latest checkpoint) or a
+ * checkpoint path (`.../epoch-0003[.safetensors]`) whose weights replace the
+ * initialisation before training (fine-tuning, e.g. from `grodd import`).
+ */
 export interface ModelConfig {
-  arch: 'small-cnn';
-  channels: number[];
+  arch: ModelArch;
+  channels?: number[];
+  strides?: number[];
+  dropout?: number;
+  init_from?: string;
 }
 
 export interface MarginConfig {
@@ -24,15 +40,18 @@ export interface MarginConfig {
 }
 
 export interface TrainConfig {
+  method: Method;
   epochs: number;
   batch_size: number;
-  aux_batch_size: number;
   lr: number;
   optimizer: OptimizerConfig;
   schedule: ScheduleConfig;
   energy_loss: { weight: number };
+  oe_loss: { weight: number };
   grad_reg: { weight: number; mode: 'exact' | 'finite-difference'; fd_step: number };
   margins: MarginConfig;
+  /** How each step's outliers are chosen (camelCase here; snake_case in YAML, see samplingToConfig). */
+  sampling: SamplingSpec;
   checkpoint_every: number;
 }
 
@@ -89,37 +108,49 @@ function parseMargins(r: ConfigReader): MarginConfig {
 }
 
 function parseTrain(r: ConfigReader): TrainConfig {
-  const batch = r.number('batch_size', 64, { integer: true, min: 1 });
+  const method = r.oneOf('method', METHODS, 'greg');
+  const preset = METHOD_PRESETS[method];
   const eLoss = r.object('energy_loss');
+  const oeLoss = r.object('oe_loss');
   const gReg = r.object('grad_reg');
   const c: TrainConfig = {
+    method,
     epochs: r.number('epochs', 10, { integer: true, min: 1 }),
-    batch_size: batch,
-    aux_batch_size: r.number('aux_batch_size', batch, { integer: true, min: 0 }),
+    batch_size: r.number('batch_size', 64, { integer: true, min: 1 }),
     lr: r.number('lr', 0.05, { above: 0 }),
     optimizer: parseOptimizer(r.object('optimizer')),
     schedule: parseSchedule(r.object('schedule')),
-    energy_loss: { weight: eLoss.number('weight', 0.1, { min: 0 }) },
+    energy_loss: { weight: eLoss.number('weight', preset.energyWeight, { min: 0 }) },
+    oe_loss: { weight: oeLoss.number('weight', preset.oeWeight, { min: 0 }) },
     grad_reg: {
-      weight: gReg.number('weight', 1, { min: 0 }),
+      weight: gReg.number('weight', preset.gradRegWeight, { min: 0 }),
       mode: gReg.oneOf('mode', ['exact', 'finite-difference'] as const, 'exact'),
       fd_step: gReg.number('fd_step', 1e-3, { above: 0 }),
     },
     margins: parseMargins(r.object('margins')),
+    sampling: parseSampling(r.object('sampling'), preset.sampling),
     checkpoint_every: r.number('checkpoint_every', 1, { integer: true, min: 1 }),
   };
   eLoss.done();
+  oeLoss.done();
   gReg.done();
   r.done();
   return c;
 }
 
-function parseModel(r: ConfigReader): ModelConfig {
-  const c: ModelConfig = {
-    arch: r.oneOf('arch', ['small-cnn'] as const, 'small-cnn'),
-    channels: r.numberList('channels', [32, 64], { integer: true, min: 1 }),
-  };
-  if (c.channels.length === 0) r.fail('channels', 'expected at least one block');
+export function parseModel(r: ConfigReader): ModelConfig {
+  const c: ModelConfig = { arch: r.oneOf('arch', MODEL_ARCHS, 'small-cnn') };
+  if (c.arch === 'small-cnn') {
+    c.channels = r.numberList('channels', SMALL_CNN_DEFAULTS.channels, { integer: true, min: 1 });
+    if (c.channels.length === 0) r.fail('channels', 'expected at least one block');
+    c.strides = r.numberList('strides', r.has('channels') ? c.channels.map(() => 2) : SMALL_CNN_DEFAULTS.strides, { integer: true, min: 1, max: 4 });
+    if (c.strides.length !== c.channels.length) r.fail('strides', `expected one stride per block (${c.channels.length}), got ${c.strides.length}`);
+  }
+  if (c.arch !== 'small-cnn' && c.arch !== 'resnet18') c.dropout = r.number('dropout', 0, { min: 0, max: 0.99 });
+  const init = r.optionalString('init_from');
+  if (init !== undefined) c.init_from = init;
+  for (const k of ['channels', 'strides']) if (c.channels === undefined && r.has(k)) r.fail(k, `only arch small-cnn takes ${k} (arch is ${c.arch})`);
+  if (c.dropout === undefined && r.has('dropout')) r.fail('dropout', `arch ${c.arch} has no dropout (wrn-40-2, densenet-bc-100 and densenet121 do)`);
   r.done();
   return c;
 }
@@ -145,7 +176,7 @@ export function parseConfig(raw: unknown, file: string): Config {
     train: parseTrain(r.object('train')),
     eval: parseEval(r.object('eval')),
   };
-  if (!/^[A-Za-z0-9._-]+$/.test(c.name)) r.fail('name', `use letters, digits, '.', '_' or '-' only (it names the run directory), got ${JSON.stringify(c.name)}`);
+  if (!/^[A-Za-z0-9._+-]+$/.test(c.name)) r.fail('name', `use letters, digits, '.', '_', '+' or '-' only (it names the run directory), got ${JSON.stringify(c.name)}`);
   r.done();
   return c;
 }
@@ -170,5 +201,5 @@ export function loadConfig(file: string): Config {
 
 /** The resolved config as YAML, for a run's config.yaml. */
 export function configToYaml(c: Config): string {
-  return YAML.stringify(c);
+  return YAML.stringify({ ...c, train: { ...c.train, sampling: samplingToConfig(c.train.sampling) } });
 }

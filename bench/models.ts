@@ -1,0 +1,107 @@
+/**
+ * npm run bench:models — the paper's architectures on the backend in use:
+ * forward images/s (eval mode), plain training step ms (L_CE + λ_S·L_S) and
+ * exact GReg step ms (double backprop), at batch 64 on 32x32x3 (half ID, half
+ * outliers; DenseNet-121 at 224x224x3, batch 8); and, where Debian's PyTorch
+ * is importable (/usr/bin/python3), the same in PyTorch (bench/models_torch.py,
+ * 2 threads) with the ratio grodd / PyTorch.
+ * Usage: npm run bench:models -- [--arch resnet18,wrn-40-2|all] [--reps 3] [--warmup 1] [--backend wasm] [--threads 2] [--batch 64]
+ */
+import { execFileSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelArch } from '../src/config/config';
+import { BackendChoice, initBackend } from '../src/engine/backend';
+import { countParams } from '../src/models/model';
+import { createModel, defaultModelConfig } from '../src/models/registry';
+import { makeOptimizer } from '../src/train/optimizers';
+import { LossSettings, trainStep } from '../src/train/step';
+import { Rng } from '../src/util/rng';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const ALL: ModelArch[] = ['resnet18', 'wrn-40-2', 'densenet-bc-100', 'densenet121'];
+const archs = (arg('arch', 'resnet18,wrn-40-2') === 'all' ? ALL : arg('arch', 'resnet18,wrn-40-2').split(',')) as ModelArch[];
+const reps = Number(arg('reps', '3'));
+const warmup = Number(arg('warmup', '1'));
+const threads = Number(arg('threads', '2'));
+
+interface Figures {
+  forward_ips: number;
+  plain_ms: number;
+  exact_ms: number;
+}
+
+function time(fn: () => void): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const t = performance.now();
+  for (let i = 0; i < reps; i++) fn();
+  return (performance.now() - t) / reps;
+}
+
+function torchFigures(arch: string, batch: number, size: number): (Figures & { torch: string }) | string {
+  try {
+    const out = execFileSync('/usr/bin/python3', [`${__dirname}/models_torch.py`, arch, String(threads), String(batch), String(size), String(warmup), String(reps)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 1 << 20,
+    });
+    return JSON.parse(out.toString().trim().split('\n').at(-1)!);
+  } catch (e) {
+    const msg = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message);
+    return /No module named 'torch'|ENOENT/.test(msg) ? 'PyTorch not importable (apt-get install python3-torch)' : `PyTorch run failed: ${msg.trim().split('\n').at(-1)}`;
+  }
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend(arg('backend', 'auto') as BackendChoice, (m) => console.log(m));
+  const lines: string[] = [];
+  for (const arch of archs) {
+    if (!ALL.includes(arch)) throw new Error(`unknown --arch ${arch} (expected ${ALL.join(', ')} or all)`);
+    const big = arch === 'densenet121';
+    const batch = Number(arg('batch', big ? '8' : '64'));
+    const size = big ? 224 : 32;
+    const k = big ? 1000 : 10;
+    const rng = new Rng(0);
+    const model = createModel(defaultModelConfig(arch), [size, size, 3], k, rng);
+    const opt = makeOptimizer({ name: 'sgd', momentum: 0.9, nesterov: true, weight_decay: 5e-4 });
+    const half = batch / 2;
+    const rand = (n: number): tf.Tensor4D => tf.tensor4d(Float32Array.from({ length: n * size * size * 3 }, () => rng.next()), [n, size, size, 3]);
+    const x = rand(batch);
+    const xIn = rand(half);
+    const xOut = rand(half);
+    const yIn = tf.tensor1d(Int32Array.from({ length: half }, () => rng.int(k)), 'int32');
+    const base: LossSettings = { energyWeight: 0.1, oeWeight: 0, gradRegWeight: 0, gradRegMode: 'exact', fdStep: 1e-3, margins: { mIn: -7, mOut: -3 } };
+    console.log(`${arch}: ${countParams(model).toLocaleString('en-US')} parameters, batch ${batch} at ${size}x${size}x3 ...`);
+    const fwdMs = time(() => tf.tidy(() => model.forward(x, { training: false }).logits.dataSync()));
+    console.log(`  forward ${fwdMs.toFixed(0)} ms/batch`);
+    const plainMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, base));
+    console.log(`  plain step ${plainMs.toFixed(0)} ms`);
+    const exactMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, { ...base, gradRegWeight: 1 }));
+    console.log(`  exact GReg step ${exactMs.toFixed(0)} ms`);
+    const ours: Figures = { forward_ips: (batch * 1000) / fwdMs, plain_ms: plainMs, exact_ms: exactMs };
+    tf.dispose([x, xIn, xOut, yIn, ...model.params.values(), ...model.buffers.values()]);
+    const torch = torchFigures(arch, batch, size);
+    const t = typeof torch === 'string' ? undefined : torch;
+    lines.push(`${arch} (batch ${batch}, ${size}x${size}x3)${t ? `  [PyTorch ${t.torch}, ${threads} threads]` : `  [${torch}]`}`);
+    for (const [name, unit, ratio] of [
+      ['forward_ips', 'images/s', (a: number, b: number) => b / a],
+      ['plain_ms', 'ms/step', (a: number, b: number) => a / b],
+      ['exact_ms', 'ms/step', (a: number, b: number) => a / b],
+    ] as const) {
+      const o = ours[name];
+      const p = t?.[name];
+      lines.push(
+        `  ${name.replace('_ips', '').replace('_ms', '').padEnd(8)} grodd/${backend} ${o.toFixed(1).padStart(9)} ${unit}` +
+          (p !== undefined ? `   PyTorch ${p.toFixed(1).padStart(9)} ${unit}   grodd time / PyTorch time ${ratio(o, p).toFixed(2)}x` : ''),
+      );
+    }
+    console.log(lines.slice(-4).join('\n'));
+  }
+  console.log(`\nmean of ${reps} after ${warmup} warm-up; plain = L_CE + 0.1·L_S, exact = + exact GReg (double backprop); half ID, half outliers\n${lines.join('\n')}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

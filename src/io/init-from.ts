@@ -1,0 +1,42 @@
+/**
+ * `model.init_from` of a training config: start from existing weights
+ * (fine-tuning), e.g. a run directory made by `grodd import` or by training.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Model } from '../models/model';
+import { UserError } from '../util/errors';
+import { latestCheckpoint, loadCheckpointWeights, readCheckpointInfo } from './checkpoint';
+import { importTorchWeights } from './torch-weights';
+
+/**
+ * Loads weights into `model` from `from`:
+ *   - a run directory: its latest complete checkpoint;
+ *   - a checkpoint, with or without extension (`runs/X/checkpoints/epoch-0003[.safetensors|.json]`);
+ *   - a PyTorch .safetensors state_dict (a .safetensors file without a grodd sidecar), loaded strictly.
+ * The checkpoint's architecture and input shape must match the model's; the
+ * number of classes too (shapes are checked tensor by tensor).
+ * Returns a one-line description of what was loaded.
+ */
+export async function loadInitWeights(from: string, model: Model): Promise<string> {
+  if (!fs.existsSync(from) && !fs.existsSync(`${from}.json`)) throw new UserError(`model.init_from: ${from} not found (expected a run directory, a checkpoint or a .safetensors file)`);
+  let base: string | undefined;
+  if (fs.existsSync(from) && fs.statSync(from).isDirectory()) {
+    base = latestCheckpoint(from);
+    if (!base) throw new UserError(`model.init_from: ${from} has no complete checkpoint (checkpoints/epoch-*.json)`);
+  } else {
+    const stem = from.replace(/\.(safetensors|json)$/, '');
+    if (fs.existsSync(`${stem}.json`)) base = stem;
+    else if (from.endsWith('.safetensors')) {
+      await importTorchWeights(from, model, { strict: true });
+      return `PyTorch state_dict ${from}`;
+    } else throw new UserError(`model.init_from: ${from} is neither a run directory, a grodd checkpoint (no ${stem}.json) nor a .safetensors file`);
+  }
+  const info = readCheckpointInfo(base);
+  if (info.arch !== model.arch) throw new UserError(`model.init_from: ${base} holds a ${info.arch} model, the config builds ${model.arch}`);
+  if (info.num_classes !== model.numClasses) {
+    throw new UserError(`model.init_from: ${base} was made for ${info.num_classes} classes, the ID training set has ${model.numClasses}`);
+  }
+  await loadCheckpointWeights(base, model);
+  return `${path.basename(base)} of ${path.dirname(path.dirname(base))} (epoch ${info.epoch})`;
+}
