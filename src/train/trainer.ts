@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Config } from '../config/config';
-import { Batch, Dataset } from '../data/dataset';
+import { ArrayDataset, Batch, Dataset } from '../data/dataset';
 import { DataLoader } from '../data/loader';
 import { SubsetDataset } from '../data/subset';
 import { TransformedDataset } from '../data/transforms';
-import { batchOutputs, modelOutputs } from '../eval/logits';
+import { modelOutputs } from '../eval/logits';
 import { energyScore } from '../eval/scores';
 import { Model } from '../models/model';
 import { UserError } from '../util/errors';
@@ -162,11 +162,12 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
       let bOut: Batch | null = auxBatches ? (await auxBatches.next()).value : null;
       if (bOut && energySampling) {
         const t0 = performance.now();
-        const out = await batchOutputs(model, bOut);
+        // Scored in chunks: a 384-image pool in one eval pass of a large net would hold every activation at once.
+        const out = await modelOutputs(model, new ArrayDataset('candidates', bOut.shape, bOut.x, bOut.y, 0), cfg.eval.batch_size, { features: true });
         const energies = Float32Array.from(energyScore(out.logits, model.numClasses), (v) => -v);
         const sel = selectOutliers({
           energies,
-          features: out.features,
+          features: out.features!,
           d: out.featureDim,
           batchSize: sampling!.auxBatchSize,
           clusters: energySampling.clusters,
