@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import * as YAML from 'yaml';
 import { ConfigReader } from '../config/reader';
 import { action } from './action';
+import { formatTable } from './table';
 import { Dataset, ImageShape } from '../data/dataset';
 import { fetchPreset, findPreset, listPresets } from '../data/fetch';
 import { parseDataSection } from '../data/section';
@@ -204,11 +205,7 @@ function printReports(reports: DatasetReport[]): void {
     `[${f(r.mean)}]`,
     `[${f(r.std)}]`,
   ]);
-  const head = ['role', 'name', 'format', 'size', 'shape', 'to model', 'classes', 'mean', 'std'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  out(line(head));
-  rows.forEach((r) => out(line(r)));
+  out(formatTable(['role', 'name', 'format', 'size', 'shape', 'to model', 'classes', 'mean', 'std'], rows));
   out('');
   for (const r of reports) {
     const keys = Object.keys(r.class_counts).map(Number).sort((a, b) => a - b);

@@ -6,6 +6,7 @@ import { ARCH_INFO, createModel, defaultModelConfig } from '../models/registry';
 import { UserError } from '../util/errors';
 import { Rng } from '../util/rng';
 import { action } from './action';
+import { formatTable } from './table';
 import { parseInputShape } from './weights';
 
 interface ListOpts {
@@ -18,7 +19,7 @@ async function runList(o: ListOpts): Promise<void> {
   if (classes !== undefined && (!Number.isInteger(classes) || classes < 1)) throw new UserError(`--classes: expected a positive integer, got ${o.classes}`);
   const input = o.input ? parseInputShape(o.input) : undefined;
   await initBackend('cpu');
-  const rows: string[][] = [['arch', 'parameters', 'input', 'classes', 'about']];
+  const rows: string[][] = [];
   for (const arch of MODEL_ARCHS) {
     const info = ARCH_INFO[arch];
     const shape = input ?? info.input;
@@ -27,8 +28,7 @@ async function runList(o: ListOpts): Promise<void> {
     rows.push([arch, countParams(model).toLocaleString('en-US'), shape.join('x'), String(k), info.about]);
     for (const v of [...model.params.values(), ...model.buffers.values()]) v.dispose();
   }
-  const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
-  for (const r of rows) process.stdout.write(r.map((c, j) => (j === 1 ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join('  ').trimEnd() + '\n');
+  process.stdout.write(`${formatTable(['arch', 'parameters', 'input', 'classes', 'about'], rows, ['parameters'])}\n`);
 }
 
 export function registerModels(program: Command): void {
