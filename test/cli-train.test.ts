@@ -131,6 +131,20 @@ test('a bad config exits 2 with the field path, no stack trace, and no run direc
   assert.match(missing.stderr, /config file not found: .*nope\.yaml/);
 });
 
+test('a loss that becomes NaN or infinite stops the run with the step, a failed status, and the last good checkpoint kept', () => {
+  const cfg = path.join(tmp, 'blowup.yaml');
+  // Epoch 1 is well-behaved; epoch 2 (after the warm-up) uses a learning rate that overflows the weights.
+  fs.writeFileSync(cfg, tinyConfig({ name: 'blowup', epochs: 2, train: '  lr: 0.1\n  schedule: { name: multistep, milestones: [1], gamma: 1.0e+31 }\n' }));
+  const dir = path.join(tmp, 'blowup-run');
+  const r = grodd('train', '--config', cfg, '--run-dir', dir);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /loss became (NaN|Infinity|-Infinity) at epoch 2, step \d+/);
+  assert.ok(fs.existsSync(path.join(dir, 'checkpoints', 'epoch-0001.json')), 'the last good checkpoint is kept');
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  assert.match(fs.readFileSync(path.join(dir, 'status'), 'utf8'), /^failed: loss became/);
+  assert.ok(!fs.existsSync(path.join(dir, 'metrics.csv')), 'a failed run is not evaluated');
+});
+
 test('eval of a directory that is not a run says so', () => {
   const r = grodd('eval', '--run', tmp);
   assert.equal(r.code, 2);
