@@ -40,15 +40,10 @@ export function findRunCheckpoint(runDir: string, checkpoint?: string): RunCheck
   if (!base) throw new UserError(`${runDir} has no complete checkpoint yet (checkpoints/epoch-*.json); train it first`);
   if (!fs.existsSync(`${base}.safetensors`)) throw new UserError(`checkpoint weights not found: ${base}.safetensors`);
   const info = readCheckpointInfo(base);
-  if (info.arch !== createModelArchName(modelConfig)) {
+  if (info.arch !== modelConfig.arch) {
     throw new UserError(`${base}.json says arch ${info.arch}, but ${configFile} has model.arch ${modelConfig.arch}`);
   }
   return { base, info, modelConfig, rawConfig: raw as Record<string, unknown>, configFile };
-}
-
-/** The `arch` string a model built from `c` reports. */
-function createModelArchName(c: ModelConfig): string {
-  return c.arch;
 }
 
 /** Builds the checkpoint's model and loads its weights (a backend must be initialised). */
