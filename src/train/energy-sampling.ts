@@ -29,14 +29,8 @@ import { Rng } from '../util/rng';
  * case that still overflows, B = 1 with two-way sampling, keeps the low pick.
  */
 
-export interface SelectOutliersInput {
-  /** Energy of each pool candidate. */
-  energies: Float32Array;
-  /** Row-major features [pool, d] of the candidates. */
-  features: Float32Array;
-  d: number;
-  /** Outlier batch size B. */
-  batchSize: number;
+/** The selection's settings, shared by the config section and each step's call. */
+export interface SelectionSettings {
   /** Requested number of clusters (capped as described above). */
   clusters: number;
   /** First kept position in ascending-energy order. */
@@ -45,10 +39,20 @@ export interface SelectOutliersInput {
   ept?: number;
   twoWay: boolean;
   normalize: Normalization;
-  /** Components kept by `normalize: pca`. */
+  /** Components kept by `normalize: pca` (set only with it). */
   pcaComponents?: number;
   /** k-means restarts. */
   nInit: number;
+}
+
+export interface SelectOutliersInput extends SelectionSettings {
+  /** Energy of each pool candidate. */
+  energies: Float32Array;
+  /** Row-major features [pool, d] of the candidates. */
+  features: Float32Array;
+  d: number;
+  /** Outlier batch size B. */
+  batchSize: number;
   rng: Rng;
 }
 
@@ -166,21 +170,12 @@ export interface RandomSamplingSpec {
   auxBatchSize?: number;
 }
 
-export interface EnergySamplingSpec {
+export interface EnergySamplingSpec extends SelectionSettings {
   method: 'energy';
-  clusters: number;
   /** Candidates per epoch, giving the pool via `poolSize`; with neither this nor `poolSize`, the auxiliary set's size. */
   candidatesTotal?: number;
   /** Candidates per step, directly. */
   poolSize?: number;
-  spt: number;
-  /** Absent: the pool size. */
-  ept?: number;
-  twoWay: boolean;
-  normalize: Normalization;
-  /** Set only with `normalize: pca`. */
-  pcaComponents?: number;
-  nInit: number;
   /** Outlier batch size; `defaultAuxBatchSize` if absent. */
   auxBatchSize?: number;
 }

@@ -166,17 +166,12 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
         const out = await modelOutputs(model, new ArrayDataset('candidates', bOut.shape, bOut.x, bOut.y, 0), cfg.eval.batch_size, { features: true });
         const energies = Float32Array.from(energyScore(out.logits, model.numClasses), (v) => -v);
         const sel = selectOutliers({
+          ...energySampling,
+          ept: sampling!.ept,
           energies,
           features: out.features!,
           d: out.featureDim,
           batchSize: sampling!.auxBatchSize,
-          clusters: energySampling.clusters,
-          spt: energySampling.spt,
-          ept: sampling!.ept,
-          twoWay: energySampling.twoWay,
-          normalize: energySampling.normalize,
-          pcaComponents: energySampling.pcaComponents,
-          nInit: energySampling.nInit,
           rng: samplerRng,
         });
         bOut = pick(bOut, sel.indices);
