@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
 import { ModelArch } from '../src/config/config';
-import { BnBatchStats, Model, countParams } from '../src/models/model';
+import { BnBatchStats, Model, countParams, updateRunningStats } from '../src/models/model';
 import { createModel, defaultModelConfig } from '../src/models/registry';
 import { makeOptimizer } from '../src/train/optimizers';
 import { LossSettings, trainStep } from '../src/train/step';
@@ -70,6 +70,30 @@ for (const c of CASES) {
     dispose(m);
   });
 }
+
+test('BN running statistics follow PyTorch: momentum 0.1, variance unbiased over the N·H·W values per channel', () => {
+  const m = build('small-cnn', [8, 8, 1], 3);
+  const stats: BnBatchStats[] = [];
+  tf.tidy(() => {
+    m.forward(images(4, [8, 8, 1]), { training: true, bnStats: stats });
+  });
+  const first = stats[0];
+  const c = first.mean.shape[0];
+  // First conv has stride 2: 8x8 -> 4x4, so 4 images give 4·4·4 values per channel.
+  assert.equal(first.count, 64);
+  const name = first.name;
+  const mean = Array.from(first.mean.dataSync());
+  const variance = Array.from(first.variance.dataSync());
+  const n = first.count;
+  updateRunningStats(m, stats);
+  const rm = Array.from(m.buffers.get(`${name}.running_mean`)!.dataSync());
+  const rv = Array.from(m.buffers.get(`${name}.running_var`)!.dataSync());
+  for (let i = 0; i < c; i++) {
+    assert.ok(Math.abs(rm[i] - 0.1 * mean[i]) < 1e-6, `running_mean[${i}]`);
+    assert.ok(Math.abs(rv[i] - (0.9 + (0.1 * variance[i] * n) / (n - 1))) < 1e-6, `running_var[${i}]`);
+  }
+  dispose(m);
+});
 
 test('densenet121 max-pool stem puts its windows where PyTorch does (pad 1 both sides): 224 -> 56 -> 7', () => {
   const m = build('densenet121', [224, 224, 3], 5);

@@ -67,7 +67,7 @@ export function bn(w: Weights, name: string, x: tf.Tensor4D, opts: ForwardOption
   const { y, mean, variance } = batchNormTrain(x, gamma, beta, eps);
   if (opts.bnStats) {
     // Clones kept past the gradient scope; they never enter the loss.
-    opts.bnStats.push({ name, mean: tf.keep(mean.clone() as tf.Tensor1D), variance: tf.keep(variance.clone() as tf.Tensor1D) });
+    opts.bnStats.push({ name, mean: tf.keep(mean.clone() as tf.Tensor1D), variance: tf.keep(variance.clone() as tf.Tensor1D), count: x.size / x.shape[3] });
   }
   return y as tf.Tensor4D;
 }

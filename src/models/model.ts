@@ -4,7 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface BnBatchStats {
   name: string;
   mean: tf.Tensor1D;
+  /** Biased batch variance. */
   variance: tf.Tensor1D;
+  /** Values per channel the moments were taken over (N·H·W for a conv layer). */
+  count: number;
 }
 
 export interface ForwardOptions {
@@ -37,14 +40,18 @@ export interface Model {
   forward(x: tf.Tensor4D, opts: ForwardOptions): ForwardResult;
 }
 
-/** Exponential moving average of BN statistics, PyTorch convention (momentum 0.1, unbiased variance). */
-export function updateRunningStats(model: Model, stats: BnBatchStats[], batchSize: number, momentum = 0.1): void {
-  const unbias = batchSize > 1 ? batchSize / (batchSize - 1) : 1;
+/**
+ * Exponential moving average of BN statistics, PyTorch convention: momentum
+ * 0.1, variance unbiased by count/(count-1) with count the values per channel
+ * (N·H·W for conv layers, as torch's batch_norm does).
+ */
+export function updateRunningStats(model: Model, stats: BnBatchStats[], momentum = 0.1): void {
   tf.tidy(() => {
     for (const s of stats) {
       const rm = model.buffers.get(`${s.name}.running_mean`);
       const rv = model.buffers.get(`${s.name}.running_var`);
       if (!rm || !rv) throw new Error(`model has no running statistics for BN layer ${s.name}`);
+      const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
       rm.assign(tf.add(tf.mul(rm, 1 - momentum), tf.mul(s.mean, momentum)));
       rv.assign(tf.add(tf.mul(rv, 1 - momentum), tf.mul(s.variance, momentum * unbias)));
     }

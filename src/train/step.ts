@@ -97,7 +97,7 @@ export function trainStep(
   const named: Record<string, tf.Tensor> = {};
   for (const [name, v] of model.params) named[name] = grads[v.name];
   opt.step(model.params, named, lr);
-  updateRunningStats(model, bnStats, n);
+  updateRunningStats(model, bnStats);
 
   const [ce, ls, oe, reg] = parts.map((t) => t.dataSync()[0]);
   const total = value.dataSync()[0];
