@@ -120,6 +120,17 @@ test('finite-difference mode trains too', async () => {
   assert.ok(Number(log.rows[1].grad_reg) > 0);
 });
 
+test('micro-batches train too; an outlier batch they do not divide is refused with both settings named', async () => {
+  const r = grodd('train', '--config', writeConfig('micro', '  micro_batches: 4\n'), '--runs', runs);
+  assert.equal(r.code, 0, r.stderr);
+  const log = await readCsv(path.join(runDirs('micro')[0], 'train_log.csv'));
+  assert.ok(Number(log.rows[1].grad_reg) > 0);
+  const bad = grodd('train', '--config', writeConfig('microbad', '  micro_batches: 4\n  sampling: { aux_batch_size: 30 }\n'), '--runs', runs);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /train\.micro_batches \(4\) must divide the outlier batch size \(30\)/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /);
+});
+
 test('a bad config exits 2 with the field path, no stack trace, and no run directory', () => {
   const r = grodd('train', '--config', writeConfig('bad', '  grad_reg: { weight: one }\n'), '--runs', runs);
   assert.equal(r.code, 2);

@@ -89,3 +89,8 @@ test('the shipped run configs parse (sweep files, which name a base config, are 
     assert.doesNotThrow(() => loadConfig(path.join('configs', f)), f);
   }
 });
+
+test('micro_batches must divide the batch size', () => {
+  assert.match(errorOf(withOverride(['train', 'micro_batches'], 5)), /^x\.yaml: train\.micro_batches: must divide batch_size \(64\), got 5$/);
+  assert.equal(parseConfig(withOverride(['train', 'micro_batches'], 8), 'x.yaml').train.micro_batches, 8);
+});

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, useBackend, wasmThreadCount } from '../src/engine/backend';
+import { isWasmHeapFailure, largerMicroBatches } from '../src/engine/wasm-heap';
 import { UserError } from '../src/util/errors';
 
 function nativeInstalled(): boolean {
@@ -98,5 +99,33 @@ describe('initBackend', () => {
     const v1 = one.stdout.match(/value (\S+)/)?.[1];
     const v2 = two.stdout.match(/value (\S+)/)?.[1];
     assert.ok(v1 != null && v1 === v2, `${v1} vs ${v2}`);
+  });
+});
+
+describe('wasm heap exhaustion', () => {
+  it('an output larger than the 4 GB heap fails with an error isWasmHeapFailure recognises', () => {
+    // In a child: the wasm module is unusable after such a failure.
+    const script = `
+      const tf = require('@tensorflow/tfjs-core');
+      const { initBackend } = require('./src/engine/backend');
+      const { isWasmHeapFailure } = require('./src/engine/wasm-heap');
+      (async () => {
+        await initBackend('wasm');
+        try { tf.tile(tf.ones([1000]), [1100000]); console.log('no failure'); }
+        catch (e) { console.log('recognised ' + isWasmHeapFailure(e) + ' (' + e.message.split('\\n')[0] + ')'); }
+        process.exit(0);
+      })();`;
+    const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], { cwd: path.join(__dirname, '..'), env: { ...process.env, GRODD_WASM_THREADS: '1' }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /recognised true/);
+  });
+
+  it('suggests the next number of micro-batches dividing both batches', () => {
+    assert.equal(largerMicroBatches(64, 128, 1), 2);
+    assert.equal(largerMicroBatches(64, 128, 4), 8);
+    assert.equal(largerMicroBatches(64, 96, 16), 32);
+    assert.equal(largerMicroBatches(64, 96, 32), null);
+    assert.equal(largerMicroBatches(12, 0, 2), 4);
+    assert.equal(isWasmHeapFailure(new Error('Aborted()')), false, 'only wasm runtime errors');
   });
 });

@@ -49,6 +49,8 @@ export interface TrainConfig {
   energy_loss: { weight: number };
   oe_loss: { weight: number };
   grad_reg: { weight: number; mode: 'exact' | 'finite-difference'; fd_step: number };
+  /** Slices each step's batches are cut into, their gradients summed (bounds the double-backprop memory). */
+  micro_batches: number;
   margins: MarginConfig;
   /** How each step's outliers are chosen (camelCase here; snake_case in YAML, see samplingToConfig). */
   sampling: SamplingSpec;
@@ -127,11 +129,13 @@ function parseTrain(r: ConfigReader): TrainConfig {
       mode: gReg.oneOf('mode', ['exact', 'finite-difference'] as const, 'exact'),
       fd_step: gReg.number('fd_step', 1e-3, { above: 0 }),
     },
+    micro_batches: r.number('micro_batches', 1, { integer: true, min: 1 }),
     margins: parseMargins(r.object('margins')),
     sampling: parseSampling(r.object('sampling'), preset.sampling),
     checkpoint_every: r.number('checkpoint_every', 1, { integer: true, min: 1 }),
   };
   eLoss.done();
+  if (c.batch_size % c.micro_batches !== 0) r.fail('micro_batches', `must divide batch_size (${c.batch_size}), got ${c.micro_batches}`);
   oeLoss.done();
   gReg.done();
   r.done();

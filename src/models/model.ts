@@ -59,6 +59,27 @@ export function updateRunningStats(model: Model, stats: BnBatchStats[], momentum
   for (const s of stats) tf.dispose([s.mean, s.variance]);
 }
 
+/**
+ * Moments of a whole batch from those of its slices (same layers, in the same
+ * order, per slice): mean = Σ w_k·mean_k and, by the law of total variance,
+ * variance = Σ w_k·(var_k + (mean_k − mean)²), with w_k = count_k / Σ count.
+ * Frees the slices' tensors.
+ */
+export function mergeBnStats(slices: BnBatchStats[][]): BnBatchStats[] {
+  if (slices.length === 1) return slices[0];
+  const merged = slices[0].map((first, layer) => {
+    const parts = slices.map((stats) => stats[layer]);
+    const count = parts.reduce((n, p) => n + p.count, 0);
+    return tf.tidy(() => {
+      const mean = tf.addN(parts.map((p) => tf.mul(p.mean, p.count / count))) as tf.Tensor1D;
+      const variance = tf.addN(parts.map((p) => tf.mul(tf.add(p.variance, tf.square(tf.sub(p.mean, mean))), p.count / count))) as tf.Tensor1D;
+      return { name: first.name, mean, variance, count };
+    });
+  });
+  for (const stats of slices) for (const s of stats) tf.dispose([s.mean, s.variance]);
+  return merged;
+}
+
 /** Number of trainable scalars. */
 export function countParams(model: Model): number {
   let n = 0;

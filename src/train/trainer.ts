@@ -7,6 +7,7 @@ import { TransformedDataset } from '../data/transforms';
 import { modelOutputs } from '../eval/logits';
 import { energyScore } from '../eval/scores';
 import { Model } from '../models/model';
+import { isWasmHeapFailure, largerMicroBatches } from '../engine/wasm-heap';
 import { UserError } from '../util/errors';
 import { percentile } from '../util/percentile';
 import { Rng } from '../util/rng';
@@ -121,6 +122,9 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
   if (usesAux && !data.aux) throw new UserError(`train.method ${t.method} needs auxiliary outliers: add data.aux, or use method: ce`);
   const aux = usesAux ? data.aux : undefined;
   const sampling = aux ? resolveSampling(t.sampling, { idTrainSize: data.idTrain.size, idBatchSize: t.batch_size, auxSize: aux.size }) : undefined;
+  if (sampling && sampling.auxBatchSize % t.micro_batches !== 0) {
+    throw new UserError(`train.micro_batches (${t.micro_batches}) must divide the outlier batch size (${sampling.auxBatchSize}); change one of them (train.sampling.aux_batch_size sets the latter)`);
+  }
   const energySampling = t.sampling.method === 'energy' ? t.sampling : undefined;
   const auxLoader = aux && sampling
     ? new DataLoader(aux, { batchSize: sampling.poolSize ?? sampling.auxBatchSize, shuffle: true, seed: cfg.seed, dropLast: true })
@@ -183,7 +187,15 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
       const xIn = tf.tensor4d(bIn.x, [bIn.n, ...bIn.shape]);
       const yIn = tf.tensor1d(bIn.y, 'int32');
       const xOut = bOut ? tf.tensor4d(bOut.x, [bOut.n, ...bOut.shape]) : null;
-      const r = trainStep(model, opt, lr, xIn, yIn, xOut, settings);
+      let r: ReturnType<typeof trainStep>;
+      try {
+        r = trainStep(model, opt, lr, xIn, yIn, xOut, settings, t.micro_batches);
+      } catch (e) {
+        if (!isWasmHeapFailure(e)) throw e;
+        const more = largerMicroBatches(bIn.n, bOut?.n ?? 0, t.micro_batches);
+        const fix = more !== null ? `set train.micro_batches to ${more} (or more), or lower train.batch_size` : 'lower train.batch_size';
+        throw new UserError(`the wasm backend ran out of its 4 GB heap at epoch ${epoch}, step ${s + 1} (${bIn.n} ID + ${bOut?.n ?? 0} outlier images in ${t.micro_batches} micro-batch(es)): ${fix}; the native backend has no such limit. The last good checkpoint is kept.`, 1);
+      }
       tf.dispose([xIn, yIn, ...(xOut ? [xOut] : [])]);
       if (!Number.isFinite(r.losses.total)) {
         throw new UserError(`loss became ${r.losses.total} at epoch ${epoch}, step ${s + 1} (ce ${r.losses.ce}, L_S ${r.losses.energy}, L_gradS ${r.losses.grad_reg}); lower train.lr or the loss weights. The last good checkpoint is kept.`, 1);
