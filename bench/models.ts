@@ -5,7 +5,9 @@
  * outliers; DenseNet-121 at 224x224x3, batch 8); and, where Debian's PyTorch
  * is importable (/usr/bin/python3), the same in PyTorch (bench/models_torch.py,
  * 2 threads) with the ratio grodd / PyTorch.
- * Usage: npm run bench:models -- [--arch resnet18,wrn-40-2|all] [--reps 3] [--warmup 1] [--backend wasm] [--threads 2] [--batch 64]
+ * Usage: npm run bench:models -- [--arch resnet18,wrn-40-2|all] [--reps 3] [--warmup 1] [--backend wasm] [--threads 2] [--batch 64] [--micro 1]
+ * --micro c runs grodd's training steps in c micro-batches (train.micro_batches), for
+ * batches whose double-backprop step does not fit the 4 GB wasm heap; PyTorch always runs the whole batch.
  */
 import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
@@ -26,6 +28,7 @@ const archs = (arg('arch', 'resnet18,wrn-40-2') === 'all' ? ALL : arg('arch', 'r
 const reps = Number(arg('reps', '3'));
 const warmup = Number(arg('warmup', '1'));
 const threads = Number(arg('threads', '2'));
+const micro = Number(arg('micro', '1'));
 
 interface Figures {
   forward_ips: number;
@@ -72,18 +75,18 @@ async function main(): Promise<void> {
     const xOut = rand(half);
     const yIn = tf.tensor1d(Int32Array.from({ length: half }, () => rng.int(k)), 'int32');
     const base: LossSettings = { energyWeight: 0.1, oeWeight: 0, gradRegWeight: 0, gradRegMode: 'exact', fdStep: 1e-3, margins: { mIn: -7, mOut: -3 } };
-    console.log(`${arch}: ${countParams(model).toLocaleString('en-US')} parameters, batch ${batch} at ${size}x${size}x3 ...`);
+    console.log(`${arch}: ${countParams(model).toLocaleString('en-US')} parameters, batch ${batch} at ${size}x${size}x3${micro > 1 ? ` in ${micro} micro-batches` : ''} ...`);
     const fwdMs = time(() => tf.tidy(() => model.forward(x, { training: false }).logits.dataSync()));
     console.log(`  forward ${fwdMs.toFixed(0)} ms/batch`);
-    const plainMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, base));
+    const plainMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, base, micro));
     console.log(`  plain step ${plainMs.toFixed(0)} ms`);
-    const exactMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, { ...base, gradRegWeight: 1 }));
+    const exactMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, { ...base, gradRegWeight: 1 }, micro));
     console.log(`  exact GReg step ${exactMs.toFixed(0)} ms`);
     const ours: Figures = { forward_ips: (batch * 1000) / fwdMs, plain_ms: plainMs, exact_ms: exactMs };
     tf.dispose([x, xIn, xOut, yIn, ...model.params.values(), ...model.buffers.values()]);
     const torch = torchFigures(arch, batch, size);
     const t = typeof torch === 'string' ? undefined : torch;
-    lines.push(`${arch} (batch ${batch}, ${size}x${size}x3)${t ? `  [PyTorch ${t.torch}, ${threads} threads]` : `  [${torch}]`}`);
+    lines.push(`${arch} (batch ${batch}, ${size}x${size}x3${micro > 1 ? `, grodd steps in ${micro} micro-batches` : ''})${t ? `  [PyTorch ${t.torch}, ${threads} threads]` : `  [${torch}]`}`);
     for (const [name, unit, ratio] of [
       ['forward_ips', 'images/s', (a: number, b: number) => b / a],
       ['plain_ms', 'ms/step', (a: number, b: number) => a / b],
