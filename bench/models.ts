@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelArch } from '../src/config/config';
 import { BackendChoice, initBackend } from '../src/engine/backend';
+import { isWasmHeapFailure } from '../src/engine/wasm-heap';
 import { countParams } from '../src/models/model';
 import { createModel, defaultModelConfig } from '../src/models/registry';
 import { makeOptimizer } from '../src/train/optimizers';
@@ -56,6 +57,8 @@ function torchFigures(arch: string, batch: number, size: number): (Figures & { t
   }
 }
 
+let heapFailed = false;
+
 async function main(): Promise<void> {
   const backend = await initBackend(arg('backend', 'auto') as BackendChoice, (m) => console.log(m));
   const lines: string[] = [];
@@ -76,14 +79,25 @@ async function main(): Promise<void> {
     const yIn = tf.tensor1d(Int32Array.from({ length: half }, () => rng.int(k)), 'int32');
     const base: LossSettings = { energyWeight: 0.1, oeWeight: 0, gradRegWeight: 0, gradRegMode: 'exact', fdStep: 1e-3, margins: { mIn: -7, mOut: -3 } };
     console.log(`${arch}: ${countParams(model).toLocaleString('en-US')} parameters, batch ${batch} at ${size}x${size}x3${micro > 1 ? ` in ${micro} micro-batches` : ''} ...`);
-    const fwdMs = time(() => tf.tidy(() => model.forward(x, { training: false }).logits.dataSync()));
-    console.log(`  forward ${fwdMs.toFixed(0)} ms/batch`);
-    const plainMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, base, micro));
-    console.log(`  plain step ${plainMs.toFixed(0)} ms`);
-    const exactMs = time(() => trainStep(model, opt, 0.001, xIn, yIn, xOut, { ...base, gradRegWeight: 1 }, micro));
-    console.log(`  exact GReg step ${exactMs.toFixed(0)} ms`);
+    // After a wasm heap failure the module is unusable: the remaining grodd figures are NaN.
+    const measure = (what: string, fn: () => void): number => {
+      if (heapFailed) return NaN;
+      try {
+        const ms = time(fn);
+        console.log(`  ${what} ${ms.toFixed(0)} ms`);
+        return ms;
+      } catch (e) {
+        if (!isWasmHeapFailure(e)) throw e;
+        heapFailed = true;
+        console.log(`  ${what}: does not fit the 4 GB wasm heap${micro < half ? ' (try a larger --micro)' : ''}`);
+        return NaN;
+      }
+    };
+    const fwdMs = measure('forward (batch)', () => tf.tidy(() => model.forward(x, { training: false }).logits.dataSync()));
+    const plainMs = measure('plain step', () => trainStep(model, opt, 0.001, xIn, yIn, xOut, base, micro));
+    const exactMs = measure('exact GReg step', () => trainStep(model, opt, 0.001, xIn, yIn, xOut, { ...base, gradRegWeight: 1 }, micro));
     const ours: Figures = { forward_ips: (batch * 1000) / fwdMs, plain_ms: plainMs, exact_ms: exactMs };
-    tf.dispose([x, xIn, xOut, yIn, ...model.params.values(), ...model.buffers.values()]);
+    if (!heapFailed) tf.dispose([x, xIn, xOut, yIn, ...model.params.values(), ...model.buffers.values()]);
     const torch = torchFigures(arch, batch, size);
     const t = typeof torch === 'string' ? undefined : torch;
     lines.push(`${arch} (batch ${batch}, ${size}x${size}x3${micro > 1 ? `, grodd steps in ${micro} micro-batches` : ''})${t ? `  [PyTorch ${t.torch}, ${threads} threads]` : `  [${torch}]`}`);
@@ -95,8 +109,8 @@ async function main(): Promise<void> {
       const o = ours[name];
       const p = t?.[name];
       lines.push(
-        `  ${name.replace('_ips', '').replace('_ms', '').padEnd(8)} grodd/${backend} ${o.toFixed(1).padStart(9)} ${unit}` +
-          (p !== undefined ? `   PyTorch ${p.toFixed(1).padStart(9)} ${unit}   grodd time / PyTorch time ${ratio(o, p).toFixed(2)}x` : ''),
+        `  ${name.replace('_ips', '').replace('_ms', '').padEnd(8)} grodd/${backend} ${Number.isNaN(o) ? 'out of heap'.padEnd(9 + 1 + unit.length) : `${o.toFixed(1).padStart(9)} ${unit}`}` +
+          (p !== undefined ? `   PyTorch ${p.toFixed(1).padStart(9)} ${unit}${Number.isNaN(o) ? '' : `   grodd time / PyTorch time ${ratio(o, p).toFixed(2)}x`}` : ''),
       );
     }
     console.log(lines.slice(-4).join('\n'));
