@@ -17,7 +17,7 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { callWasm, release, transposeWasm } from './wasm-call';
+import { callWasm, release, swapBatchAndChannelsWasm, transposeWasm } from './wasm-call';
 
 export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
@@ -46,7 +46,7 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs })
   const rightWanted = kw - W - left + (Wo - 1) * sw;
   const bottom = Math.max(0, bottomWanted);
   const right = Math.max(0, rightWanted);
-  const xT = transposeWasm(x, [3, 1, 2, 0], backend); // [Ci,H,W,B]
+  const xT = x.dtype === 'float32' ? swapBatchAndChannelsWasm(x, backend) : transposeWasm(x, [3, 1, 2, 0], backend); // [Ci,H,W,B]
   const dyT = transposeWasm(dy, [1, 2, 0, 3], backend); // [Ho,Wo,B,Co]
   let g = callWasm('Conv2D', { x: xT, filter: dyT }, backend, {
     strides: [1, 1],
