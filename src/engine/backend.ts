@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors';
+import { enableEagerRelease } from './eager-release';
 import { registerGradients } from './gradients';
 import { registerWasmKernels } from './kernels';
 import { unrefWorkers, wantedWasmThreads, withThreadedWasm } from './wasm-threads';
@@ -31,6 +32,7 @@ export function ensureRegistrations(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('@tensorflow/tfjs-core/dist/register_all_gradients');
   registerGradients();
+  enableEagerRelease();
   // The wasm package must register its own kernels first, so that grodd's
   // replacements can keep the shipped ones as fallbacks.
   try {
