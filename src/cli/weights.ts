@@ -70,7 +70,8 @@ async function runImport(o: ImportOpts): Promise<void> {
   const stub =
     `# Made by \`grodd import\` from ${o.from} (PyTorch state_dict, ${new Date().toISOString()}).\n` +
     `# Not a complete training config (no data section): use this run as \`model: { arch: ${arch}, init_from: ${dir} }\`\n` +
-    `# in a training config to fine-tune it, \`grodd export\` it, or \`grodd score\` images with it.\n` +
+    `# in a training config to fine-tune it, \`grodd eval --run ${dir} --config X.yaml\` it (which also stores the\n` +
+    `# threshold \`grodd score\` flags OOD images with), or \`grodd export\` it.\n` +
     YAML.stringify({ name: path.basename(path.resolve(dir)), model: mc });
   await writeFileAtomic(path.join(dir, 'config.yaml'), stub);
   await writeFileAtomic(
