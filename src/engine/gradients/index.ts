@@ -6,6 +6,7 @@ import { getGradient, registerGradient, unregisterGradient, type GradConfig } fr
 import { avgPoolGradGradConfig } from './avg-pool-grad';
 import { maxPoolGradGradConfig } from './max-pool-grad';
 import { RECOMPUTE_OUTPUT_GRADS } from './recompute-output';
+import { meanGradConfig, sumGradConfig } from './reduce-grads';
 import { tileGradConfig } from './tile';
 import { ZERO_GRAD_INPUTS, ZERO_GRAD_OPS, zeroGradConfig } from './zero-grads';
 
@@ -26,5 +27,7 @@ export function registerGradients(): void {
   if (getGradient(avgPoolGradGradConfig.kernelName) == null) registerGradient(avgPoolGradGradConfig);
   if (getGradient(maxPoolGradGradConfig.kernelName) == null) registerGradient(maxPoolGradGradConfig);
   replace(tileGradConfig);
+  replace(sumGradConfig);
+  replace(meanGradConfig);
   for (const config of RECOMPUTE_OUTPUT_GRADS) replace(config);
 }

@@ -6,7 +6,7 @@
  * derivative is zero almost everywhere (returned as float32, as tfjs requires
  * of every gradient, also for bool/int inputs).
  */
-import { type GradConfig, type Tensor, zeros } from '@tensorflow/tfjs-core';
+import { fill, type GradConfig, type Tensor } from '@tensorflow/tfjs-core';
 
 /** Ops whose outputs are piecewise constant in every input. */
 export const ZERO_GRAD_OPS: readonly string[] = [
@@ -42,7 +42,7 @@ export function zeroGradConfig(kernelName: string, inputNames: readonly string[]
     gradFunc: (_dy: Tensor | Tensor[], saved: Tensor[]) => {
       const out: Record<string, () => Tensor> = {};
       inputNames.forEach((name, i) => {
-        out[name] = () => zeros(saved[i].shape, 'float32');
+        out[name] = () => fill(saved[i].shape, 0, 'float32');
       });
       return out;
     },
