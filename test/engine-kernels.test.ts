@@ -235,6 +235,28 @@ describe('wasm kernels vs cpu', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
+  it('Conv2DBackpropInput reuses its rearranged filter and frees it with the filter', async () => {
+    await useBackend('wasm');
+    const live = () => (tf.backend() as unknown as { dataIdMap: { numDataIds(): number } }).dataIdMap.numDataIds();
+    const dy = t(randArr([2, 4, 4, 6], 5)) as tf.Tensor4D;
+    const baseline = live();
+    for (const stride of [1, 2]) {
+      const w = t(randArr([3, 3, 4, 6], 6 + stride)) as tf.Tensor4D;
+      const inShape: [number, number, number, number] = [2, 4 * stride, 4 * stride, 4];
+      const a = tf.conv2dTranspose(dy, w, inShape, stride, 'same');
+      const afterFirst = live();
+      const b = tf.conv2dTranspose(dy, w, inShape, stride, 'same');
+      assert.deepEqual(Array.from(b.dataSync()), Array.from(a.dataSync()), 'same result from the cached filter');
+      assert.equal(live(), afterFirst + 1, 'the second call adds only its output');
+      tf.dispose([a, b, w]);
+    }
+    // The next call frees the entries of disposed filters; only the probe's own (one flipped filter) stays until the one after.
+    const probe = t(randArr([3, 3, 4, 6], 98)) as tf.Tensor4D;
+    tf.dispose([tf.conv2dTranspose(dy, probe, [2, 4, 4, 4], 1, 'same'), probe]);
+    assert.equal(live(), baseline + 1);
+    dy.dispose();
+  });
+
   it('Identity aliases without breaking disposal', async () => {
     await useBackend('wasm');
     const before = tf.memory().numTensors;

@@ -23,6 +23,7 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { derivedFilters } from './derived-filters';
 import { callWasm, emptyWasm, fromValuesWasm, heapF32, release, reshapeWasm } from './wasm-call';
 
 /** The kernel the wasm backend ships, kept as the fallback (set at registration). */
@@ -91,7 +92,7 @@ export const conv2DBackpropInputDilated: KernelFunc = (args) => {
     if (shipped == null) throw new Error('wasm Conv2DBackpropInput: unsupported padding');
     return shipped.kernelFunc(args);
   }
-  const wT = flippedFilter(filter, backend);
+  const [wT] = derivedFilters(filter, 'flipped', backend, () => [flippedFilter(filter, backend)]);
   let src = dy;
   if (sh > 1 || sw > 1) {
     const r6 = reshapeWasm(dy, [B, Ho, 1, Wo, 1, Co], backend);
@@ -122,7 +123,6 @@ export const conv2DBackpropInputDilated: KernelFunc = (args) => {
     release(backend, full);
   }
   if (src !== dy) release(backend, src);
-  release(backend, wT);
   return out;
 };
 
@@ -178,27 +178,30 @@ function conv2DBackpropInputPhases(
   const right = Math.max(0, Ws - Wo - P + Kw - 1);
   const Wc = Wo + P + right - Kw + 1;
   if (Wc < Ws || Kw <= 0) return null;
-  // Filters first (plain JS): the heap view of `filter` is invalidated by allocations.
-  const w = heapF32(filter, backend); // [kh, kw, Ci, Co]
-  const filters = rows.map(({ r, n }) => {
-    // [n, Kw, Co, sw*Ci]: f[v, x, co, b*Ci + ci] = W[r + sh*(n-1-v), cols[b].r + sw*u, ci, co], u = P + c_b - x
-    const f = new Float32Array(n * Kw * Co * sw * Ci);
-    for (let v = 0; v < n; v++) {
-      const i = r + sh * (n - 1 - v);
-      for (let x = 0; x < Kw; x++) {
-        for (let b = 0; b < sw; b++) {
-          const u = P + cols[b].c - x;
-          if (u < 0 || u >= cols[b].n) continue;
-          const j = cols[b].r + sw * u;
-          for (let ci = 0; ci < Ci; ci++) {
-            const src = ((i * kw + j) * Ci + ci) * Co;
-            const dst = (v * Kw + x) * Co * sw * Ci + b * Ci + ci;
-            for (let co = 0; co < Co; co++) f[dst + co * sw * Ci] = w[src + co];
+  const phaseFilters = derivedFilters(filter, `phases ${sh} ${sw} ${info.padInfo.top} ${info.padInfo.left} ${P} ${Kw}`, backend, () => {
+    // Filters first (plain JS): the heap view of `filter` is invalidated by allocations.
+    const w = heapF32(filter, backend); // [kh, kw, Ci, Co]
+    const filters = rows.map(({ r, n }) => {
+      // [n, Kw, Co, sw*Ci]: f[v, x, co, b*Ci + ci] = W[r + sh*(n-1-v), cols[b].r + sw*u, ci, co], u = P + c_b - x
+      const f = new Float32Array(n * Kw * Co * sw * Ci);
+      for (let v = 0; v < n; v++) {
+        const i = r + sh * (n - 1 - v);
+        for (let x = 0; x < Kw; x++) {
+          for (let b = 0; b < sw; b++) {
+            const u = P + cols[b].c - x;
+            if (u < 0 || u >= cols[b].n) continue;
+            const j = cols[b].r + sw * u;
+            for (let ci = 0; ci < Ci; ci++) {
+              const src = ((i * kw + j) * Ci + ci) * Co;
+              const dst = (v * Kw + x) * Co * sw * Ci + b * Ci + ci;
+              for (let co = 0; co < Co; co++) f[dst + co * sw * Ci] = w[src + co];
+            }
           }
         }
       }
-    }
-    return f;
+      return f;
+    });
+    return filters.map((f, a) => fromValuesWasm(f, [rows[a].n, Kw, Co, sw * Ci], backend));
   });
   const convs: { out: TensorInfo; T: number; Tc: number }[] = [];
   for (let a = 0; a < sh; a++) {
@@ -207,14 +210,12 @@ function conv2DBackpropInputPhases(
     const top = n - 1 - c;
     const bottom = Math.max(0, T - Ho - top + n - 1);
     const Tc = Ho + top + bottom - n + 1;
-    const ft = fromValuesWasm(filters[a], [n, Kw, Co, sw * Ci], backend);
-    const out = callWasm('Conv2D', { x: dy, filter: ft }, backend, {
+    const out = callWasm('Conv2D', { x: dy, filter: phaseFilters[a] }, backend, {
       strides: [1, 1],
       dilations: [1, 1],
       pad: [[0, 0], [top, bottom], [P, right], [0, 0]],
       dataFormat: 'NHWC',
     });
-    release(backend, ft);
     convs.push({ out, T, Tc });
   }
   if (sh === 1 && convs[0].Tc === H && Wc * sw === W) {
