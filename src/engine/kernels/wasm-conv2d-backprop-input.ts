@@ -33,11 +33,6 @@ export function setShippedConv2DBackpropInput(config: KernelConfig | undefined):
   shipped = config;
 }
 
-/** The shipped kernel (for benchmarks and tests). */
-export function shippedConv2DBackpropInput(): KernelConfig | undefined {
-  return shipped;
-}
-
 /**
  * flip(W)[i,j,co,ci] = W[kh-1-i, kw-1-j, ci, co] in one pass over the heap: the
  * wasm Reverse kernel took 91 ms on a 3x3x512x512 filter (ResNet-18's layer4),
@@ -59,22 +54,17 @@ function flippedFilter(filter: TensorInfo, backend: Parameters<KernelFunc>[0]['b
   return fromValuesWasm(out, [kh, kw, co, ci], backend);
 }
 
-/** dy dilated by the stride, one stride-1 Conv2D (also the stride-1 path). */
-export const conv2DBackpropInputDilated: KernelFunc = (args) => {
-  const { inputs, backend, attrs } = args;
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
-  if (dataFormat != null && dataFormat !== 'NHWC') {
-    throw new Error(`wasm Conv2DBackpropInput supports NHWC only, got ${dataFormat}`);
-  }
-  const info = backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+/**
+ * dy dilated by the stride, one stride-1 Conv2D (also the stride-1 path);
+ * null for paddings it cannot express (the caller falls back).
+ */
+function conv2DBackpropInputDilated(
+  dy: TensorInfo,
+  filter: TensorInfo,
+  inputShape: [number, number, number, number],
+  info: backend_util.Conv2DInfo,
+  backend: object,
+): TensorInfo | null {
   const [B, H, W] = inputShape;
   const [, Ho, Wo, Co] = dy.shape;
   const kh = info.filterHeight;
@@ -88,10 +78,7 @@ export const conv2DBackpropInputDilated: KernelFunc = (args) => {
   // the output H rows; our dilation appends s-1 zero rows, which count as padding.
   const bottom = H + kh - 1 - ((Ho - 1) * sh + 1) - padTop - (sh - 1);
   const right = W + kw - 1 - ((Wo - 1) * sw + 1) - padLeft - (sw - 1);
-  if (padTop < 0 || padLeft < 0) {
-    if (shipped == null) throw new Error('wasm Conv2DBackpropInput: unsupported padding');
-    return shipped.kernelFunc(args);
-  }
+  if (padTop < 0 || padLeft < 0) return null;
   const [wT] = derivedFilters(filter, 'flipped', backend, () => [flippedFilter(filter, backend)]);
   let src = dy;
   if (sh > 1 || sw > 1) {
@@ -245,21 +232,24 @@ export const conv2DBackpropInputWasm: KernelFunc = (args) => {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
-  if ((dataFormat == null || dataFormat === 'NHWC') && dy.dtype === 'float32' && filter.dtype === 'float32') {
-    const info = backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-    );
-    if (info.strideHeight > 1 || info.strideWidth > 1) {
-      const out = conv2DBackpropInputPhases(dy, filter, inputShape, info, backend);
-      if (out != null) return out;
-    }
+  if (dataFormat != null && dataFormat !== 'NHWC') {
+    throw new Error(`wasm Conv2DBackpropInput supports NHWC only, got ${dataFormat}`);
   }
-  return conv2DBackpropInputDilated(args);
+  const info = backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const strided = info.strideHeight > 1 || info.strideWidth > 1;
+  const out =
+    (strided && dy.dtype === 'float32' && filter.dtype === 'float32' ? conv2DBackpropInputPhases(dy, filter, inputShape, info, backend) : null) ??
+    conv2DBackpropInputDilated(dy, filter, inputShape, info, backend);
+  if (out != null) return out;
+  if (shipped == null) throw new Error('wasm Conv2DBackpropInput: unsupported padding');
+  return shipped.kernelFunc(args);
 };
 
 export const conv2DBackpropInputWasmConfig: KernelConfig = {
