@@ -17,16 +17,13 @@ import { openImageFolder } from '../src/data/image-folder';
 import { TransformSpec } from '../src/data/transforms';
 import { Rng } from '../src/util/rng';
 import { npyBytes } from '../test/data-writers';
+import { arg } from './args';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const N = 300_000;
 const PER = 32 * 32 * 3;
 const BATCH = 64;
-const batches = arg('batches', 2000);
-const images = arg('images', 400);
+const batches = Number(arg('batches', '2000'));
+const images = Number(arg('images', '400'));
 const keep = process.argv.includes('--keep');
 const rssMB = (): string => (process.resourceUsage().maxRSS / 1024).toFixed(0);
 

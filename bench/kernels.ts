@@ -8,15 +8,12 @@
  * step-time ratios of bench:step and bench:models can come to PyTorch.
  * Usage: npm run bench:kernels -- [--backend wasm] [--threads 2] [--reps 5]
  */
-import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendChoice, initBackend } from '../src/engine/backend';
 import { Rng } from '../src/util/rng';
+import { arg } from './args';
+import { runTorchSide } from './torch-side';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 const reps = Number(arg('reps', '5'));
 const threads = Number(arg('threads', '2'));
 
@@ -68,13 +65,8 @@ async function main(): Promise<void> {
   const mm = MATMUL ** 3 / msPer(() => tf.matMul(a, b)) / 1e6;
   tf.dispose([a, b]);
 
-  let torch: Record<string, { fwd: number; train: number }> & { matmul?: number; torch?: string } | undefined;
-  try {
-    const out = execFileSync('/usr/bin/python3', [`${__dirname}/kernels_torch.py`, String(threads), String(reps), JSON.stringify(CONV_CASES), String(MATMUL)], { stdio: ['ignore', 'pipe', 'ignore'] });
-    torch = JSON.parse(out.toString().trim().split('\n').at(-1)!);
-  } catch {
-    torch = undefined;
-  }
+  const side = runTorchSide<Record<string, { fwd: number; train: number }> & { matmul?: number; torch?: string }>('kernels_torch.py', [threads, reps, JSON.stringify(CONV_CASES), MATMUL]);
+  const torch = 'figures' in side ? side.figures : undefined;
   const cell = (g: number, p?: number) => `${g.toFixed(1).padStart(6)}${p !== undefined ? ` ${p.toFixed(1).padStart(6)} ${(p / g).toFixed(2).padStart(5)}x` : ''}`;
   console.log(`3x3 convolutions (padding 1) and a ${MATMUL}³ matmul, GMAC/s, mean of ${reps} after 1 warm-up`);
   console.log(`${'case'.padEnd(40)} forward: grodd/${backend}${torch ? ` PyTorch ${torch.torch} ratio` : ''} | fwd+both grads: grodd${torch ? ' PyTorch ratio' : ''}`);
@@ -83,7 +75,7 @@ async function main(): Promise<void> {
     console.log(`${label.padEnd(40)} ${cell(ours[name].fwd, torch?.[name]?.fwd)} | ${cell(ours[name].train, torch?.[name]?.train)}`);
   }
   console.log(`${`matmul ${MATMUL}x${MATMUL}x${MATMUL}`.padEnd(40)} ${cell(mm, torch?.matmul)}`);
-  if (!torch) console.log('PyTorch not importable (apt-get install python3-torch for the side-by-side figures)');
+  if ('reason' in side) console.log(side.reason);
   else console.log('ratio = PyTorch throughput / grodd throughput: how much slower the products that dominate a training step are in grodd');
 }
 

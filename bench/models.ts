@@ -9,7 +9,6 @@
  * --micro c runs grodd's training steps in c micro-batches (train.micro_batches), for
  * batches whose double-backprop step does not fit the 4 GB wasm heap; PyTorch always runs the whole batch.
  */
-import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelArch } from '../src/config/config';
 import { BackendChoice, initBackend } from '../src/engine/backend';
@@ -19,11 +18,9 @@ import { createModel, defaultModelConfig } from '../src/models/registry';
 import { makeOptimizer } from '../src/train/optimizers';
 import { LossSettings, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
+import { arg } from './args';
+import { runTorchSide } from './torch-side';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 const ALL: ModelArch[] = ['resnet18', 'wrn-40-2', 'densenet-bc-100', 'densenet121'];
 const archs = (arg('arch', 'resnet18,wrn-40-2') === 'all' ? ALL : arg('arch', 'resnet18,wrn-40-2').split(',')) as ModelArch[];
 const reps = Number(arg('reps', '3'));
@@ -42,19 +39,6 @@ function time(fn: () => void): number {
   const t = performance.now();
   for (let i = 0; i < reps; i++) fn();
   return (performance.now() - t) / reps;
-}
-
-function torchFigures(arch: string, batch: number, size: number): (Figures & { torch: string }) | string {
-  try {
-    const out = execFileSync('/usr/bin/python3', [`${__dirname}/models_torch.py`, arch, String(threads), String(batch), String(size), String(warmup), String(reps)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      maxBuffer: 1 << 20,
-    });
-    return JSON.parse(out.toString().trim().split('\n').at(-1)!);
-  } catch (e) {
-    const msg = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message);
-    return /No module named 'torch'|ENOENT/.test(msg) ? 'PyTorch not importable (apt-get install python3-torch)' : `PyTorch run failed: ${msg.trim().split('\n').at(-1)}`;
-  }
 }
 
 let heapFailed = false;
@@ -98,9 +82,9 @@ async function main(): Promise<void> {
     const exactMs = measure('exact GReg step', () => trainStep(model, opt, 0.001, xIn, yIn, xOut, { ...base, gradRegWeight: 1 }, micro));
     const ours: Figures = { forward_ips: (batch * 1000) / fwdMs, plain_ms: plainMs, exact_ms: exactMs };
     if (!heapFailed) tf.dispose([x, xIn, xOut, yIn, ...model.params.values(), ...model.buffers.values()]);
-    const torch = torchFigures(arch, batch, size);
-    const t = typeof torch === 'string' ? undefined : torch;
-    lines.push(`${arch} (batch ${batch}, ${size}x${size}x3${micro > 1 ? `, grodd steps in ${micro} micro-batches` : ''})${t ? `  [PyTorch ${t.torch}, ${threads} threads]` : `  [${torch}]`}`);
+    const side = runTorchSide<Figures & { torch: string }>('models_torch.py', [arch, threads, batch, size, warmup, reps]);
+    const t = 'figures' in side ? side.figures : undefined;
+    lines.push(`${arch} (batch ${batch}, ${size}x${size}x3${micro > 1 ? `, grodd steps in ${micro} micro-batches` : ''})${t ? `  [PyTorch ${t.torch}, ${threads} threads]` : `  [${'reason' in side ? side.reason : ''}]`}`);
     for (const [name, unit, ratio] of [
       ['forward_ips', 'images/s', (a: number, b: number) => b / a],
       ['plain_ms', 'ms/step', (a: number, b: number) => a / b],

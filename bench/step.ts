@@ -7,18 +7,15 @@
  * Usage: npm run bench:step -- [--backend wasm] [--reps 5] [--threads 2] [--channels '[32,64]' --strides '[1,2]']
  * (the default net is the one configs use; [32,64] at strides [1,2] is the 2-conv net of ENGINEERING.md's reference figures)
  */
-import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendChoice, initBackend } from '../src/engine/backend';
 import { SMALL_CNN_DEFAULTS, SmallCnn } from '../src/models/small-cnn';
 import { makeOptimizer } from '../src/train/optimizers';
 import { LossSettings, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
+import { arg } from './args';
+import { runTorchSide } from './torch-side';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 const N_IN = 64;
 const N_OUT = 64;
 const WARMUP = 2;
@@ -47,23 +44,15 @@ async function main(): Promise<void> {
     for (let i = 0; i < reps; i++) trainStep(model, opt, 0.01, xIn, yIn, xOut, s);
     ours[name] = (performance.now() - t) / reps;
   }
-  let torch: Record<string, number | string> | undefined;
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    try {
-      const out = execFileSync(py, [`${__dirname}/step_torch.py`, String(threads), String(N_IN), String(N_OUT), String(WARMUP), String(reps), JSON.stringify(net.channels), JSON.stringify(net.strides)], { stdio: ['ignore', 'pipe', 'ignore'] });
-      torch = JSON.parse(out.toString().trim().split('\n').at(-1)!);
-      break;
-    } catch {
-      // this interpreter lacks torch; try the next
-    }
-  }
+  const side = runTorchSide<Record<string, number | string>>('step_torch.py', [threads, N_IN, N_OUT, WARMUP, reps, JSON.stringify(net.channels), JSON.stringify(net.strides)]);
+  const torch = 'figures' in side ? side.figures : undefined;
   console.log(`small CNN channels [${net.channels}] strides [${net.strides}], 28x28x1, batch ${N_IN} ID + ${N_OUT} outliers, mean of ${reps} steps after ${WARMUP} warm-up`);
   console.log(`step               grodd/${backend} ms${torch ? `   PyTorch ${torch.torch} (${threads} threads) ms   ratio` : ''}`);
   for (const [name] of variants) {
     const t = torch?.[`${name}_ms`] as number | undefined;
     console.log(`${name.padEnd(18)} ${ours[name].toFixed(0).padStart(12)}${t !== undefined ? `${t.toFixed(0).padStart(27)}   ${(ours[name] / t).toFixed(2)}x` : ''}`);
   }
-  if (!torch) console.log('PyTorch not importable (apt-get install python3-torch for the side-by-side figures)');
+  if ('reason' in side) console.log(side.reason);
 }
 
 main().catch((e) => {

@@ -1,0 +1,26 @@
+/**
+ * The PyTorch side of the comparison benchmarks (grodd itself never runs
+ * Python): runs bench/<script> with Debian's PyTorch (/usr/bin/python3, then
+ * python3 on PATH) and parses the JSON object its last stdout line holds, or
+ * says why there are no PyTorch figures.
+ */
+import { execFileSync } from 'node:child_process';
+
+export type TorchSide<T> = { figures: T } | { reason: string };
+
+const INTERPRETERS = ['/usr/bin/python3', 'python3'];
+
+export function runTorchSide<T>(script: string, args: (string | number)[]): TorchSide<T> {
+  for (const py of INTERPRETERS) {
+    try {
+      const out = execFileSync(py, [`${__dirname}/${script}`, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 20 });
+      return { figures: JSON.parse(out.toString().trim().split('\n').at(-1)!) as T };
+    } catch (e) {
+      const msg = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message);
+      // This interpreter is missing or lacks torch: try the next.
+      if (/No module named 'torch'|ENOENT/.test(msg)) continue;
+      return { reason: `PyTorch run failed: ${msg.trim().split('\n').at(-1)}` };
+    }
+  }
+  return { reason: 'PyTorch not importable (apt-get install python3-torch for the side-by-side figures)' };
+}
