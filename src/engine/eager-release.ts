@@ -47,10 +47,12 @@ function release(node: TapeNode, dys: (tf.Tensor | null)[], results: Set<tf.Tens
 function wrap(node: TapeNode): void {
   const gradient = node.gradient;
   if (gradient == null) return;
-  node.gradient = (dys) => {
+  // Called on the backward pass's pruned copy of the node, whose inputs are
+  // only those on the gradient path: it evaluates the thunks of those alone.
+  node.gradient = function (this: TapeNode, dys) {
     const thunks = gradient(dys);
     if (engine().state.gradientDepth > 0) return thunks;
-    let left = Object.keys(node.inputs).length;
+    let left = Object.keys(this.inputs).length;
     const results = new Set<tf.Tensor>();
     const wrapped: Record<string, () => tf.Tensor> = {};
     for (const [name, thunk] of Object.entries(thunks)) {
@@ -58,7 +60,7 @@ function wrap(node: TapeNode): void {
         const dx = thunk();
         results.add(dx);
         handedOut.set(dx, (handedOut.get(dx) ?? 0) + 1);
-        if (--left === 0) release(node, dys, results);
+        if (--left === 0) release(this, dys, results);
         return dx;
       };
     }
