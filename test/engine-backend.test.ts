@@ -1,7 +1,8 @@
 /**
  * Backend selection: wasm initialises (multithreaded where the machine has
  * several cores) with grodd's kernels registered, explicit choices that cannot
- * load give a UserError, 'auto' falls back with a logged reason.
+ * load give a UserError, 'auto' picks native where its addon loads and
+ * otherwise falls back with a logged reason.
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, useBackend, wasmThreadCount } from '../src/engine/backend';
+import { loadAddon } from '../src/engine/native/addon';
 import { isWasmHeapFailure, largerMicroBatches } from '../src/engine/wasm-heap';
 import { UserError } from '../src/util/errors';
 
@@ -30,7 +32,7 @@ describe('initBackend', () => {
     const name = await initBackend('wasm', (m) => logs.push(m));
     assert.equal(name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
-    assert.match(logs[0], /^backend: wasm \(\d+ threads?\)$/);
+    assert.match(logs[0], /^backend: wasm \(tfjs [\d.]+, cpu, \d+ threads?\)$/);
     assert.ok(wasmThreadCount() >= 1);
     for (const k of ['Conv2DBackpropFilter', 'BroadcastTo', 'LogSoftmax', 'UnsortedSegmentSum']) {
       assert.ok(tf.getKernel(k, 'wasm') != null, `${k} registered for wasm`);
@@ -62,10 +64,34 @@ describe('initBackend', () => {
     });
   });
 
-  it("'auto' falls back to wasm and says why", { skip: nativeInstalled() && 'tfjs-node is installed' }, async () => {
-    const logs: string[] = [];
-    assert.equal(await initBackend('auto', (m) => logs.push(m)), 'wasm');
-    assert.match(logs[0], /^backend: wasm \(\d+ threads?\) \(@tensorflow\/tfjs-node-gpu not installed; @tensorflow\/tfjs-node not installed\)$/);
+  it("'auto' picks native where the addon loads, else falls back to wasm and says why", { skip: nativeInstalled() && 'tfjs-node is installed' }, () => {
+    const script = `
+      const { initBackend } = require('./src/engine/backend');
+      initBackend('auto', (m) => console.log(m)).then((name) => console.log('chose ' + name));`;
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], { cwd: path.join(__dirname, '..'), env: { ...process.env, GRODD_WASM_THREADS: '1', ...env }, encoding: 'utf8', timeout: 60_000 });
+    const without = run({ GRODD_NATIVE_ADDON: '/nonexistent/grodd_native.node' });
+    assert.equal(without.status, 0, without.stderr);
+    assert.match(without.stdout, /^backend: wasm \(tfjs [\d.]+, cpu, 1 thread\) \(@tensorflow\/tfjs-node-gpu not installed; @tensorflow\/tfjs-node not installed; native: the native addon is not built .*npm run build:native`\)$/m);
+    assert.match(without.stdout, /chose wasm/);
+    if (!('why' in loadAddon())) {
+      const withAddon = run({ GRODD_THREADS: '1' });
+      assert.equal(withAddon.status, 0, withAddon.stderr);
+      assert.match(withAddon.stdout, /^backend: native \(libtorch [\d.]+, cpu, 1 thread\)$/m);
+      assert.match(withAddon.stdout, /chose native/);
+    }
+  });
+
+  it("'native' without the addon is a UserError with the way to get it", () => {
+    const script = `
+      const { initBackend } = require('./src/engine/backend');
+      initBackend('native').catch((e) => console.log(e.name + ': ' + e.message));`;
+    const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], { cwd: path.join(__dirname, '..'), env: { ...process.env, GRODD_NATIVE_ADDON: '/nonexistent/grodd_native.node' }, encoding: 'utf8', timeout: 60_000 });
+    assert.match(r.stdout, /UserError: backend 'native' is not available: the native addon is not built .*libtorch-dev.*npm run build:native.*Or choose backend 'wasm'/);
+  });
+
+  it("'cuda' needs the native backend", async () => {
+    await assert.rejects(initBackend('wasm', () => {}, { device: 'cuda' }), /device 'cuda' needs backend 'native'/);
   });
 
   it('an unknown choice is a UserError', async () => {
@@ -94,8 +120,8 @@ describe('initBackend', () => {
     const two = run('2');
     assert.equal(one.status, 0, one.stderr);
     assert.equal(two.status, 0, two.stderr); // exits on its own (workers unref'd), within the timeout
-    assert.match(one.stdout, /backend: wasm \(1 thread\)/);
-    assert.match(two.stdout, /backend: wasm \(2 threads\)/);
+    assert.match(one.stdout, /backend: wasm \(tfjs [\d.]+, cpu, 1 thread\)/);
+    assert.match(two.stdout, /backend: wasm \(tfjs [\d.]+, cpu, 2 threads\)/);
     const v1 = one.stdout.match(/value (\S+)/)?.[1];
     const v2 = two.stdout.match(/value (\S+)/)?.[1];
     assert.ok(v1 != null && v1 === v2, `${v1} vs ${v2}`);

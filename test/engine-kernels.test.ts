@@ -6,85 +6,12 @@ import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
+import { CONV_CASES, assertClose, convLabel, convOutShape, onBoth as onBothBackends, randArr, t } from './kernel-check';
 
-type Arr = { shape: number[]; data: Float32Array };
-
-function randArr(shape: number[], seed: number): Arr {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return { shape, data };
-}
-
-const t = (a: Arr) => tf.tensor(a.data, a.shape);
-
-/** Runs f on cpu and on wasm with the same inputs; returns both results. */
-async function onBoth(f: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Float32Array; shape: number[] }> {
-  await useBackend('cpu');
-  const rc = tf.tidy(f);
-  const cpu = (await rc.data()) as Float32Array;
-  const cpuShape = rc.shape;
-  rc.dispose();
-  await useBackend('wasm');
-  const rw = tf.tidy(f);
-  const wasm = (await rw.data()) as Float32Array;
-  assert.deepEqual(rw.shape, cpuShape, 'shapes differ between cpu and wasm');
-  rw.dispose();
-  return { cpu, wasm, shape: cpuShape };
-}
-
-function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length`);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    const err = Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i]));
-    if (!(err <= worst)) worst = err;
-  }
-  assert.ok(worst <= tol, `${what}: max error ${worst} > ${tol}`);
-}
-
-type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
-interface ConvCase {
-  x: [number, number, number, number];
-  k: [number, number];
-  co: number;
-  stride: number | [number, number];
-  pad: Pad;
-}
-
-const convCases: ConvCase[] = [
-  { x: [2, 8, 8, 3], k: [3, 3], co: 4, stride: 1, pad: 'same' },
-  { x: [2, 8, 8, 3], k: [3, 3], co: 4, stride: 1, pad: 'valid' },
-  { x: [3, 9, 7, 2], k: [3, 3], co: 5, stride: 2, pad: 'same' },
-  { x: [3, 9, 7, 2], k: [3, 3], co: 5, stride: 2, pad: 'valid' },
-  { x: [2, 10, 10, 4], k: [5, 5], co: 3, stride: 2, pad: 'same' },
-  { x: [2, 8, 8, 2], k: [3, 3], co: 3, stride: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
-  { x: [2, 9, 9, 2], k: [3, 2], co: 3, stride: 2, pad: [[0, 0], [2, 1], [1, 0], [0, 0]] },
-  { x: [4, 6, 6, 1], k: [1, 1], co: 6, stride: 1, pad: 'valid' },
-  { x: [2, 12, 12, 3], k: [4, 4], co: 2, stride: 3, pad: 'same' },
-  // strided Conv2DBackpropInput runs as per-phase convolutions: even/odd sizes,
-  // mixed strides, phases without taps (kernel smaller than the stride: fallback)
-  { x: [3, 28, 28, 4], k: [3, 3], co: 8, stride: 2, pad: 'same' },
-  { x: [2, 9, 10, 3], k: [3, 3], co: 4, stride: [1, 2], pad: 'same' },
-  { x: [2, 10, 9, 3], k: [3, 3], co: 4, stride: [2, 1], pad: 'valid' },
-  { x: [2, 8, 8, 3], k: [2, 2], co: 4, stride: 2, pad: 'same' },
-  { x: [2, 8, 7, 3], k: [1, 1], co: 4, stride: 2, pad: 'valid' },
-  { x: [2, 11, 11, 2], k: [3, 3], co: 3, stride: 3, pad: 'same' },
-  { x: [2, 9, 9, 2], k: [5, 3], co: 3, stride: [3, 2], pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
-  // padding beyond the kernel: Conv2DBackpropInput falls back to the shipped kernel
-  { x: [2, 6, 6, 2], k: [3, 3], co: 2, stride: 1, pad: [[0, 0], [3, 0], [0, 3], [0, 0]] },
-];
-
-function outShape(c: ConvCase): number[] {
-  const y = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros([c.k[0], c.k[1], c.x[3], c.co]) as tf.Tensor4D, c.stride, c.pad));
-  const s = y.shape;
-  y.dispose();
-  return s;
-}
+const onBoth = async (f: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Float32Array; shape: number[] }> => {
+  const r = await onBothBackends('wasm', f);
+  return { cpu: r.cpu, wasm: r.other, shape: r.shape };
+};
 
 describe('wasm kernels vs cpu', () => {
   before(async () => {
@@ -92,10 +19,10 @@ describe('wasm kernels vs cpu', () => {
     await useBackend('wasm');
   });
 
-  for (const [i, c] of convCases.entries()) {
-    const label = `x=${c.x} k=${c.k} co=${c.co} s=${c.stride} pad=${JSON.stringify(c.pad)}`;
+  for (const [i, c] of CONV_CASES.entries()) {
+    const label = convLabel(c);
     it(`Conv2DBackpropFilter ${label}`, async () => {
-      const ys = outShape(c);
+      const ys = convOutShape(c);
       const x = randArr(c.x, 11 + i);
       const dy = randArr(ys, 101 + i);
       const r = await onBoth(() =>
@@ -110,7 +37,7 @@ describe('wasm kernels vs cpu', () => {
       assertClose(r.wasm, r.cpu, 1e-4, 'dW');
     });
     it(`Conv2DBackpropInput ${label}`, async () => {
-      const ys = outShape(c);
+      const ys = convOutShape(c);
       const w = randArr([c.k[0], c.k[1], c.x[3], c.co], 7 + i);
       const dy = randArr(ys, 55 + i);
       const r = await onBoth(() => tf.conv2dTranspose(t(dy) as tf.Tensor4D, t(w) as tf.Tensor4D, c.x, c.stride, c.pad));

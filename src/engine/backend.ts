@@ -3,24 +3,47 @@
  * extra kernels (src/engine/kernels) and gradients (src/engine/gradients) are
  * registered.
  *
- * auto: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (native
- * libtensorflow, optional packages that are usually absent), then wasm
- * (XNNPACK, multithreaded, see wasm-threads.ts), then the pure-JS cpu backend.
+ * auto: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (libtensorflow,
+ * optional packages that are usually absent), then native (grodd's libtorch
+ * addon, see native/), then wasm (XNNPACK, multithreaded, see
+ * wasm-threads.ts), then the pure-JS cpu backend. GRODD_BACKEND, when set,
+ * replaces the configured choice.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors';
 import { enableEagerRelease } from './eager-release';
 import { registerGradients } from './gradients';
 import { registerWasmKernels } from './kernels';
+import { NATIVE_HINT } from './native/addon';
+import { nativeAddon } from './native/aten';
+import { NATIVE, registerNative, wantedThreads } from './native';
 import { unrefWorkers, wantedWasmThreads, withThreadedWasm } from './wasm-threads';
 
-export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | 'tensorflow' | 'native' | 'wasm' | 'cpu';
 
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'];
+
+export type DeviceChoice = 'cpu' | 'cuda';
+
+export const DEVICE_CHOICES: readonly DeviceChoice[] = ['cpu', 'cuda'];
 
 export interface BackendOptions {
   /** wasm threads; default GRODD_WASM_THREADS or the CPU count. 1 = single-threaded build. */
   wasmThreads?: number;
+  /** native intra-op threads; default GRODD_THREADS or the machine's cores. */
+  threads?: number;
+  /** Where the native backend computes; only the native backend has 'cuda'. */
+  device?: DeviceChoice;
+}
+
+/** The choice GRODD_BACKEND forces over a config's, if it names a backend. */
+export function backendFromEnv(): BackendChoice | undefined {
+  const env = process.env.GRODD_BACKEND;
+  if (env == null || env === '') return undefined;
+  if (!(BACKEND_CHOICES as readonly string[]).includes(env)) {
+    throw new UserError(`GRODD_BACKEND=${env}: expected one of ${BACKEND_CHOICES.join(', ')}`);
+  }
+  return env as BackendChoice;
 }
 
 type Log = (msg: string) => void;
@@ -121,7 +144,7 @@ async function initWasm(opts: BackendOptions): Promise<string> {
   unrefWorkers(tf);
   wasmThreads = wasm.getThreadsCount();
   await tf.ready();
-  return `wasm (${wasmThreads} thread${wasmThreads === 1 ? '' : 's'})`;
+  return `wasm (tfjs ${tf.version_core}, cpu, ${wasmThreads} thread${wasmThreads === 1 ? '' : 's'})`;
 }
 
 async function initCpu(): Promise<void> {
@@ -134,7 +157,21 @@ async function initCpu(): Promise<void> {
   if (cpu != null) cpu.firstUse = false;
 }
 
-async function initNative(): Promise<string | null> {
+/** The native backend: "native (libtorch 1.13.0, cpu, 2 threads)", or throws why it is unavailable. */
+async function initTorch(opts: BackendOptions): Promise<string> {
+  const why = registerNative();
+  if (why != null) throw new Error(why);
+  ensureRegistrations();
+  if (!(await tf.setBackend(NATIVE))) throw new Error('the native backend failed to initialise');
+  await tf.ready();
+  const addon = nativeAddon();
+  addon.setThreads(opts.threads ?? wantedThreads());
+  addon.setDevice(opts.device ?? 'cpu');
+  const info = addon.info();
+  return `native (libtorch ${info.torch}, ${info.device}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+}
+
+async function initTensorflow(): Promise<string | null> {
   const reasons: string[] = [];
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     const why = tryNative(pkg);
@@ -155,21 +192,36 @@ async function initNative(): Promise<string | null> {
 /**
  * Initialises the backend `choice` and returns its name as tf.getBackend()
  * reports it. Safe to call repeatedly. An explicit choice that cannot load
- * throws UserError with the fix.
+ * throws UserError with the fix. The log line names the backend, its library
+ * version, the device and the threads.
  */
 export async function initBackend(choice: BackendChoice, log: Log = () => {}, opts: BackendOptions = {}): Promise<string> {
+  if (opts.device === 'cuda' && choice !== 'native' && choice !== 'auto') {
+    throw new UserError(`device 'cuda' needs backend 'native' (a libtorch build with CUDA), not '${choice}'`);
+  }
   switch (choice) {
     case 'tensorflow': {
       try {
-        const pkg = await initNative();
+        const pkg = await initTensorflow();
         log(`backend: tensorflow (${pkg})`);
       } catch (e) {
         throw new UserError(
           `backend 'tensorflow' is not available (${(e as Error).message}). ` +
             `Install it with \`npm install @tensorflow/tfjs-node\` (or @tensorflow/tfjs-node-gpu with CUDA); ` +
-            `it downloads libtensorflow, which needs internet access. Or choose backend 'wasm'.`,
+            `it downloads libtensorflow, which needs internet access. Or choose backend 'native' or 'wasm'.`,
         );
       }
+      return tf.getBackend();
+    }
+    case 'native': {
+      let desc: string;
+      try {
+        desc = await initTorch(opts);
+      } catch (e) {
+        const msg = (e as Error).message;
+        throw new UserError(`backend 'native' is not available: ${msg}${msg.includes('npm run build:native') ? '' : `; ${NATIVE_HINT}`}. Or choose backend 'wasm'.`);
+      }
+      log(`backend: ${desc}`);
       return tf.getBackend();
     }
     case 'wasm': {
@@ -187,17 +239,25 @@ export async function initBackend(choice: BackendChoice, log: Log = () => {}, op
     }
     case 'cpu':
       await initCpu();
-      log('backend: cpu (pure JavaScript, slow: use it as a reference only)');
+      log(`backend: cpu (tfjs ${tf.version_core}, pure JavaScript, slow: use it as a reference only)`);
       return tf.getBackend();
     case 'auto': {
       let why: string;
       try {
-        const pkg = await initNative();
+        const pkg = await initTensorflow();
         log(`backend: tensorflow (${pkg})`);
         return tf.getBackend();
       } catch (e) {
         why = (e as Error).message;
       }
+      try {
+        const desc = await initTorch(opts);
+        log(`backend: ${desc}`);
+        return tf.getBackend();
+      } catch (e) {
+        why += `; native: ${(e as Error).message}`;
+      }
+      if (opts.device === 'cuda') throw new UserError(`device 'cuda' needs the native backend, which is not available (${why})`);
       try {
         const desc = await initWasm(opts);
         log(`backend: ${desc} (${why})`);
@@ -215,12 +275,13 @@ export async function initBackend(choice: BackendChoice, log: Log = () => {}, op
 }
 
 /**
- * For tests: makes `name` ('wasm' | 'cpu') the active backend, initialising it
- * (and the registrations) on first use. Both backends stay alive, so tests can
- * switch back and forth and compare.
+ * For tests: makes `name` the active backend, initialising it (and the
+ * registrations) on first use. The backends stay alive, so tests can switch
+ * back and forth and compare.
  */
-export async function useBackend(name: 'wasm' | 'cpu', opts: BackendOptions = {}): Promise<void> {
-  if (name === 'wasm') await initWasm(opts);
+export async function useBackend(name: 'native' | 'wasm' | 'cpu', opts: BackendOptions = {}): Promise<void> {
+  if (name === 'native') await initTorch(opts);
+  else if (name === 'wasm') await initWasm(opts);
   else await initCpu();
 }
 
