@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { readCsv } from '../src/io/csv';
 import { grodd, tempDir, tinyConfig } from './cli-helpers';
+import { TEST_BACKEND } from './test-backend';
 
 const tmp = tempDir('bench');
 const config = path.join(tmp, 'bench.yaml');
@@ -21,12 +22,12 @@ test('bench: writes a baseline, passes against it, fails (exit 1) against a stri
   assert.equal(w.code, 0, w.stderr);
   const b = JSON.parse(fs.readFileSync(baseline, 'utf8'));
   assert.equal(b.schema, 1);
-  assert.equal(b.environment.backend, 'wasm');
+  assert.equal(b.environment.backend, TEST_BACKEND);
   assert.deepEqual(b.metrics['energy/average/fpr95'].better, 'lower');
   assert.deepEqual(b.metrics['energy/average/auroc'].better, 'higher');
   assert.ok(b.metrics.wall_seconds.value > 0 && b.metrics.wall_seconds.rel_tol > 0);
   const result = JSON.parse(fs.readFileSync(path.join(out, 'bench-result.json'), 'utf8'));
-  assert.equal(result.environment.backend, 'wasm');
+  assert.equal(result.environment.backend, TEST_BACKEND);
   assert.equal(result.environment.wasm_threads, 1);
   assert.match(result.environment.node, /^v\d+/);
   assert.deepEqual(Object.keys(result.metrics).sort(), Object.keys(b.metrics).sort());

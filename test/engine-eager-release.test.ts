@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
+import { TEST_BACKEND } from './test-backend';
 import { disableEagerRelease, enableEagerRelease } from '../src/engine/eager-release';
 import { SmallCnn } from '../src/models/small-cnn';
 import { detectionTerm, exactGradPenalty } from '../src/train/greg-loss';
@@ -14,7 +15,7 @@ import { energy } from '../src/train/energy';
 import { Rng } from '../src/util/rng';
 
 before(async () => {
-  await useBackend('wasm', { wasmThreads: 1 });
+  await useBackend(TEST_BACKEND, { wasmThreads: 1 });
 });
 
 after(() => enableEagerRelease());

@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
+import { nativeSkipReason } from './test-backend';
 import { tileBackward } from '../src/engine/gradients/tile';
 import { ZERO_GRAD_OPS } from '../src/engine/gradients/zero-grads';
 import { batchMoments, batchNorm, batchNormTrain } from '../src/nn/batch-norm';
@@ -51,11 +52,14 @@ function sameValues(a: tf.Tensor, b: tf.Tensor): boolean {
   return true;
 }
 
+/** cpu, wasm, and native where its addon loads. */
+const BACKENDS = nativeSkipReason() ? (['cpu', 'wasm'] as const) : (['cpu', 'wasm', 'native'] as const);
+
 function dot(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.sum(tf.mul(a, b)).dataSync()[0]);
 }
 
-for (const backendName of ['cpu', 'wasm'] as const) {
+for (const backendName of BACKENDS) {
   describe(`registered gradients on ${backendName}`, () => {
     it('all zero-gradient ops are registered', async () => {
       await useBackend(backendName);
@@ -254,7 +258,7 @@ describe('GReg second-order gradient on a tiny conv net', () => {
 
   const results: Record<string, Record<string, Float32Array>> = {};
 
-  for (const backendName of ['cpu', 'wasm'] as const) {
+  for (const backendName of BACKENDS) {
     it(`dL/dθ matches central finite differences on ${backendName}`, async () => {
       await useBackend(backendName);
       const p = makeParams();
@@ -288,14 +292,16 @@ describe('GReg second-order gradient on a tiny conv net', () => {
     });
   }
 
-  it('wasm and cpu second-order gradients agree', () => {
-    assert.ok(results.cpu && results.wasm, 'both backends ran');
-    for (const name of Object.keys(results.cpu)) {
-      const a = results.cpu[name];
-      const b = results.wasm[name];
-      let scale = 0;
-      for (const v of a) scale = Math.max(scale, Math.abs(v));
-      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-3 * Math.max(scale, 1e-6), `${name}[${i}]: ${a[i]} vs ${b[i]}`);
+  it('second-order gradients agree with cpu on every backend', () => {
+    for (const other of BACKENDS.filter((b) => b !== 'cpu')) {
+      assert.ok(results.cpu && results[other], `cpu and ${other} ran`);
+      for (const name of Object.keys(results.cpu)) {
+        const a = results.cpu[name];
+        const b = results[other][name];
+        let scale = 0;
+        for (const v of a) scale = Math.max(scale, Math.abs(v));
+        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-3 * Math.max(scale, 1e-6), `${other} ${name}[${i}]: ${a[i]} vs ${b[i]}`);
+      }
     }
   });
 });

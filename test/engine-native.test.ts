@@ -10,12 +10,12 @@ import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
-import { loadAddon } from '../src/engine/native/addon';
+import { batchNormTrain } from '../src/nn/batch-norm';
 import { NATIVE_KERNELS } from '../src/engine/native/kernels';
 import { CONV_CASES, assertClose, convLabel, convOutShape, randArr, t, type Arr } from './kernel-check';
+import { nativeSkipReason } from './test-backend';
 
-const addon = loadAddon();
-const skip = 'why' in addon ? `native backend unavailable: ${addon.why}` : false;
+const skip = nativeSkipReason();
 
 interface Case {
   name: string;
@@ -23,8 +23,23 @@ interface Case {
   /** Inputs not to differentiate (indices, masks) are made inside f. */
   f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
   grad?: boolean;
+  /** Also the gradients, with respect to these inputs, of the squared norm of the first input's gradient (double backprop, as the regularizer takes it). */
+  grad2?: number[];
   tol?: number;
 }
+
+/** Batch norm in training mode (fused on native, composite on cpu), its statistics too. */
+const bnCase = (shape: number[], seed: number): Case => ({
+  name: `batch norm (train) ${shape}`,
+  inputs: [r(shape, seed), pos(r([shape[3]], seed + 1)), r([shape[3]], seed + 2)],
+  f: (x, g, b) => {
+    const { y, mean, variance } = batchNormTrain(tf.mul(x, 3), g, b);
+    return [y, mean, variance];
+  },
+  grad: true,
+  grad2: [0, 1],
+  tol: 2e-5,
+});
 
 const r = randArr;
 const i32 = (v: number[], shape?: number[]): tf.Tensor1D => {
@@ -179,6 +194,17 @@ const cases: Case[] = [
       return [result, indexes];
     },
   })),
+  bnCase([4, 5, 6, 3], 120),
+  bnCase([2, 3, 3, 16], 125),
+  { name: 'relu, second order', inputs: [r([4, 6], 130)], f: (x) => tf.relu(tf.mul(tf.sub(x, 0.1), x)), grad2: [0] },
+  {
+    name: 'conv + relu + batch norm chain, second order',
+    inputs: [r([3, 6, 6, 2], 131), r([3, 3, 2, 4], 132), pos(r([4], 133)), r([4], 134)],
+    f: (x, w, g, b) => tf.relu(batchNormTrain(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), g, b).y),
+    grad: true,
+    grad2: [0, 1, 2],
+    tol: 5e-5,
+  },
   // convolutions: forward, and both gradients through tf.grads
   ...CONV_CASES.map(
     (c, i): Case => ({
@@ -203,16 +229,28 @@ interface Result {
 }
 
 /** Runs a case on the active backend: its outputs and, if asked, the gradients of a random projection. */
+/** A random projection of f's float outputs to a scalar. */
+function projected(c: Case, ys: tf.Tensor[]): tf.Scalar {
+  const o = ([] as tf.Tensor[]).concat(c.f(...ys));
+  return tf.addN(o.filter((v) => v.dtype === 'float32').map((v, i) => tf.sum(tf.mul(v, t(randArr(v.shape, 500 + i)))))) as tf.Scalar;
+}
+
 function run(c: Case): Result {
   const res = tf.tidy(() => {
     const xs = c.inputs.map(t);
     const outs = ([] as tf.Tensor[]).concat(c.f(...xs));
-    if (!c.grad) return outs;
-    const g = tf.grads((...ys: tf.Tensor[]) => {
-      const o = ([] as tf.Tensor[]).concat(c.f(...ys));
-      return tf.addN(o.filter((v) => v.dtype === 'float32').map((v, i) => tf.sum(tf.mul(v, t(randArr(v.shape, 500 + i))))));
-    });
-    return [...outs, ...g(xs)];
+    if (c.grad) outs.push(...tf.grads((...ys: tf.Tensor[]) => projected(c, ys))(xs));
+    if (c.grad2) {
+      const wrt = c.grad2;
+      // d/dθ of ||d projected / d x0||², θ the inputs named by grad2.
+      const g2 = tf.grads((...thetas: tf.Tensor[]) => {
+        const ys = xs.map((x, i) => (wrt.includes(i) ? thetas[wrt.indexOf(i)] : x));
+        const gx = tf.grad((x0: tf.Tensor) => projected(c, [x0, ...ys.slice(1)]))(ys[0]);
+        return tf.sum(tf.square(gx));
+      });
+      outs.push(...g2(wrt.map((i) => xs[i])));
+    }
+    return outs;
   });
   const result = { values: res.map((v) => v.dataSync() as Float32Array), dtypes: res.map((v) => v.dtype as string), shapes: res.map((v) => v.shape) };
   tf.dispose(res);

@@ -10,6 +10,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
+import { TEST_BACKEND } from './test-backend';
 import { ModelArch } from '../src/config/config';
 import { BnBatchStats, Model, countParams, updateRunningStats } from '../src/models/model';
 import { createModel, defaultModelConfig } from '../src/models/registry';
@@ -18,7 +19,7 @@ import { LossSettings, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
 
 before(async () => {
-  await useBackend('wasm', { wasmThreads: 1 });
+  await useBackend(TEST_BACKEND, { wasmThreads: 1 });
 });
 
 function build(arch: ModelArch, input: [number, number, number], k: number, extra: Record<string, unknown> = {}): Model {

@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { readCsv } from '../src/io/csv';
 import { WritableTensor, encodeSafetensors, readSafetensors } from '../src/io/safetensors';
 import { idThreshold } from '../src/eval/threshold';
+import { TEST_BACKEND } from './test-backend';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-models-cli-'));
 
@@ -105,7 +106,7 @@ test('score: a folder of images gets per-sample scores, predictions and OOD flag
     await sharp(px, { raw: { width: 20, height: 24, channels: 3 } }).png().toFile(path.join(photos, `img${i}.png`));
   }
   const out = path.join(tmp, 'scores.csv');
-  const noThreshold = grodd('score', '--run', run, '--data', photos, '--out', out, '--backend', 'wasm');
+  const noThreshold = grodd('score', '--run', run, '--data', photos, '--out', out, '--backend', TEST_BACKEND);
   assert.equal(noThreshold.code, 0, noThreshold.stderr);
   assert.match(noThreshold.stderr, /has no energy threshold .* is_ood is left empty/);
   let csv = await readCsv(out);
@@ -119,14 +120,14 @@ test('score: a folder of images gets per-sample scores, predictions and OOD flag
   // threshold.json as train/eval write it: is_ood = score below the threshold.
   const t = [...scores].sort((a, b) => a - b)[2];
   fs.writeFileSync(path.join(run, 'threshold.json'), JSON.stringify({ keep: 0.95, set: 'id', n: 5, thresholds: { energy: t } }));
-  const withThreshold = grodd('score', '--run', run, '--data', `{format: image-folder, dir: ${photos}, labels: none}`, '--out', out, '--batch-size', '2', '--backend', 'wasm');
+  const withThreshold = grodd('score', '--run', run, '--data', `{format: image-folder, dir: ${photos}, labels: none}`, '--out', out, '--batch-size', '2', '--backend', TEST_BACKEND);
   assert.equal(withThreshold.code, 0, withThreshold.stderr);
   assert.match(withThreshold.stderr, /2 flagged OOD/);
   csv = await readCsv(out);
   assert.deepEqual(csv.rows.map((r) => r.is_ood), scores.map((s) => String(s < t)));
   assert.deepEqual(csv.rows.map((r) => Number(r.score)), scores, 'batching does not change the scores');
 
-  const msp = grodd('score', '--run', run, '--data', photos, '--out', out, '--score', 'msp', '--threshold', '0.5', '--backend', 'wasm');
+  const msp = grodd('score', '--run', run, '--data', photos, '--out', out, '--score', 'msp', '--threshold', '0.5', '--backend', TEST_BACKEND);
   assert.equal(msp.code, 0, msp.stderr);
   csv = await readCsv(out);
   assert.ok(csv.rows.every((r) => Number(r.score) > 0 && Number(r.score) <= 1));
@@ -160,14 +161,14 @@ data:
     return f;
   };
   userError(grodd('eval', '--run', run, '--config', config([0, 1, 2])), /data\.id\.test has 3 classes, the model of .* has 5 outputs/);
-  const r = grodd('eval', '--run', run, '--config', config([0, 1, 2, 3, 4]), '--backend', 'wasm');
+  const r = grodd('eval', '--run', run, '--config', config([0, 1, 2, 3, 4]), '--backend', TEST_BACKEND);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /on the data of .*eval-5\.yaml/);
   for (const f of ['metrics.csv', 'scores.csv', 'threshold.json']) assert.ok(fs.existsSync(path.join(run, f)), f);
   const metrics = await readCsv(path.join(run, 'metrics.csv'));
   assert.ok(metrics.rows.some((row) => row.ood_set === 'noise'), 'a row for the OOD set');
   const out = path.join(tmp, 'scores-imported.csv');
-  const scored = grodd('score', '--run', run, '--data', '{format: synthetic, size: 10, shape: [28, 28, 1]}', '--out', out, '--backend', 'wasm');
+  const scored = grodd('score', '--run', run, '--data', '{format: synthetic, size: 10, shape: [28, 28, 1]}', '--out', out, '--backend', TEST_BACKEND);
   assert.equal(scored.code, 0, scored.stderr);
   assert.doesNotMatch(scored.stderr, /no energy threshold/);
   const csv = await readCsv(out);

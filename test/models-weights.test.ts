@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
+import { TEST_BACKEND } from './test-backend';
 import { ModelArch } from '../src/config/config';
 import { checkpointBase, saveCheckpoint } from '../src/io/checkpoint';
 import { loadInitWeights } from '../src/io/init-from';
@@ -25,7 +26,7 @@ import { Rng } from '../src/util/rng';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-weights-'));
 
 before(async () => {
-  await useBackend('wasm', { wasmThreads: 1 });
+  await useBackend(TEST_BACKEND, { wasmThreads: 1 });
 });
 
 function build(arch: ModelArch, input: [number, number, number], k: number, seed = 1): Model {

@@ -8,6 +8,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
+import { TEST_BACKEND } from './test-backend';
 import { ForwardOptions, Model } from '../src/models/model';
 import { conv2d, globalAvgPool, linear } from '../src/models/layers';
 import { SmallCnn } from '../src/models/small-cnn';
@@ -16,7 +17,7 @@ import { LossSettings, StepResult, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
 
 before(async () => {
-  await useBackend('wasm', { wasmThreads: 1 });
+  await useBackend(TEST_BACKEND, { wasmThreads: 1 });
 });
 
 /** conv3x3 (stride 2) - ReLU - global average pool - linear: no BN, so samples do not interact. */

@@ -111,9 +111,10 @@ async function runBench(o: BenchOpts): Promise<void> {
   if (!cfg.eval.scores.includes(o.score as never)) throw new UserError(`${o.config}: eval.scores does not include ${o.score}`);
 
   const runDir = freshRunDir(o.out);
-  const env = { ...process.env, GRODD_WASM_THREADS: process.env.GRODD_WASM_THREADS || BENCH_THREADS };
+  // A fixed thread count on either backend, so timings compare across machines.
+  const env = { ...process.env, GRODD_WASM_THREADS: process.env.GRODD_WASM_THREADS || BENCH_THREADS, GRODD_THREADS: process.env.GRODD_THREADS || BENCH_THREADS };
   const logFile = path.join(o.out, 'train.log');
-  process.stderr.write(`bench: training ${o.config} in ${runDir} (log ${logFile}, ${env.GRODD_WASM_THREADS} wasm thread(s))\n`);
+  process.stderr.write(`bench: training ${o.config} in ${runDir} (log ${logFile}, ${env.GRODD_WASM_THREADS} thread(s))\n`);
   const t0 = process.hrtime.bigint();
   const r = await runTrain(['train', '--config', o.config, '--run-dir', runDir], logFile, env);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -139,6 +140,7 @@ async function runBench(o: BenchOpts): Promise<void> {
   const environment = {
     backend: backend ?? cfg.backend,
     wasm_threads: Number(env.GRODD_WASM_THREADS),
+    native_threads: Number(env.GRODD_THREADS),
     grodd: pkgVersion('grodd'),
     node: process.version,
     tfjs_core: pkgVersion('@tensorflow/tfjs-core'),

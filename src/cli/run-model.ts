@@ -1,14 +1,17 @@
 import { Config } from '../config/config';
 import { Dataset } from '../data/dataset';
-import { initBackend } from '../engine/backend';
+import { backendFromEnv, initBackend } from '../engine/backend';
 import { Model } from '../models/model';
 import { createModel } from '../models/registry';
 import { Rng } from '../util/rng';
 
-/** Starts the configured (or overriding) backend, printing which one runs. */
-export async function startBackend(cfg: Config, override?: string): Promise<string> {
-  const choice = (override ?? cfg.backend) as Config['backend'];
-  return initBackend(choice, (m) => process.stderr.write(`${m}\n`));
+/**
+ * Starts the backend, printing which one runs: --backend over GRODD_BACKEND
+ * over the config's `backend`, on the config's device.
+ */
+export async function startBackend(cfg: Pick<Config, 'backend' | 'device'>, override?: string): Promise<string> {
+  const choice = (override ?? backendFromEnv() ?? cfg.backend) as Config['backend'];
+  return initBackend(choice, (m) => process.stderr.write(`${m}\n`), { device: cfg.device });
 }
 
 /** The run's model, shaped by its ID training set and initialised from the config's seed. */

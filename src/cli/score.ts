@@ -27,20 +27,20 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command, Option } from 'commander';
 import * as YAML from 'yaml';
-import { loadConfig } from '../config/config';
+import { Config, loadConfig } from '../config/config';
 import { ConfigReader } from '../config/reader';
 import { Dataset } from '../data/dataset';
 import { ImageFolderDataset } from '../data/image-folder';
 import { DatasetSpec, openDataset, parseDatasetSpec } from '../data/spec';
 import { SubsetDataset } from '../data/subset';
 import { TransformSpec, TransformedDataset, transformedShape } from '../data/transforms';
-import { BackendChoice, initBackend } from '../engine/backend';
 import { SCORES, ScoreName, isScoreName } from '../eval/scores';
 import { readRunThreshold } from '../eval/threshold';
 import { formatCsv } from '../io/csv';
 import { UserError } from '../util/errors';
 import { action } from './action';
 import { findRunCheckpoint, loadRunModel } from './run-checkpoint';
+import { startBackend } from './run-model';
 import { BACKEND_OPTION } from './train';
 
 interface ScoreOpts {
@@ -97,11 +97,11 @@ async function runScore(o: ScoreOpts): Promise<void> {
 
   // The run's ID test preprocessing (none for imported runs) and backend.
   let idTransforms: TransformSpec[] = [];
-  let backend: BackendChoice = 'auto';
+  let backend: Pick<Config, 'backend' | 'device'> = { backend: 'auto', device: 'cpu' };
   if (rc.rawConfig && typeof rc.rawConfig === 'object' && 'data' in rc.rawConfig) {
     const cfg = loadConfig(rc.configFile);
     idTransforms = (cfg.data.id.test.transforms ?? []).filter((t) => !RANDOM.has(t.type));
-    backend = cfg.backend;
+    backend = cfg;
   }
 
   const entry = dataEntry(o.data);
@@ -132,7 +132,7 @@ async function runScore(o: ScoreOpts): Promise<void> {
     }
   }
 
-  await initBackend((o.backend ?? backend) as BackendChoice, (m) => process.stderr.write(`${m}\n`));
+  await startBackend(backend, o.backend);
   const model = await loadRunModel(rc);
   const k = model.numClasses;
   const columns = ['index', 'path', 'score', 'pred', 'is_ood'];

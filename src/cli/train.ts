@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { Config, configToYaml, loadConfig } from '../config/config';
 import { openDataSection } from '../data/section';
+import { BACKEND_CHOICES } from '../engine/backend';
 import { writeFileAtomic } from '../io/atomic-write';
 import { checkpointBase, latestCheckpoint, loadCheckpointWeights, loadOptimizerState, readCheckpointInfo, saveCheckpoint } from '../io/checkpoint';
 import { readCsv, writeCsv } from '../io/csv';
@@ -16,7 +17,7 @@ import { evaluateIntoRun } from './report-eval';
 import { TrainProgress } from './progress';
 import { modelFor, startBackend } from './run-model';
 
-export const BACKEND_OPTION = new Option('--backend <name>', 'tensor backend, overriding the config').choices(['auto', 'tensorflow', 'wasm', 'cpu']);
+export const BACKEND_OPTION = new Option('--backend <name>', 'tensor backend, overriding GRODD_BACKEND and the config').choices(BACKEND_CHOICES);
 
 interface TrainOpts {
   config?: string;

@@ -4,7 +4,7 @@ import { UserError } from '../util/errors';
 import { ConfigReader } from './reader';
 import { SMALL_CNN_DEFAULTS } from '../models/small-cnn';
 import { DataSection, parseDataSection } from '../data/section';
-import { BackendChoice } from '../engine/backend';
+import { BACKEND_CHOICES, BackendChoice, DEVICE_CHOICES, DeviceChoice } from '../engine/backend';
 import { OptimizerConfig } from '../train/optimizers';
 import { ScheduleConfig } from '../train/schedule';
 import { METHODS, METHOD_PRESETS, Method } from '../train/methods';
@@ -67,6 +67,8 @@ export interface Config {
   name: string;
   seed: number;
   backend: BackendChoice;
+  /** Where the native backend computes ('cuda' needs a CUDA build of libtorch). */
+  device: DeviceChoice;
   data: DataSection;
   model: ModelConfig;
   train: TrainConfig;
@@ -174,7 +176,8 @@ export function parseConfig(raw: unknown, file: string): Config {
   const c: Config = {
     name: r.string('name', 'run'),
     seed: r.number('seed', 0, { integer: true, min: 0 }),
-    backend: r.oneOf('backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const, 'auto'),
+    backend: r.oneOf('backend', BACKEND_CHOICES, 'auto'),
+    device: r.oneOf('device', DEVICE_CHOICES, 'cpu'),
     data: parseDataSection(r.object('data', true)),
     model: parseModel(r.object('model')),
     train: parseTrain(r.object('train')),

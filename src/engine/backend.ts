@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors';
 import { enableEagerRelease } from './eager-release';
+import { enableFastClone } from './fast-clone';
 import { registerGradients } from './gradients';
 import { registerWasmKernels } from './kernels';
 import { NATIVE_HINT } from './native/addon';
@@ -56,6 +57,7 @@ export function ensureRegistrations(): void {
   require('@tensorflow/tfjs-core/dist/register_all_gradients');
   registerGradients();
   enableEagerRelease();
+  enableFastClone();
   // The wasm package must register its own kernels first, so that grodd's
   // replacements can keep the shipped ones as fallbacks.
   try {

@@ -6,8 +6,16 @@
  * reductions instead.
  *
  * Statistics are over every axis but the last (N,H,W for NHWC, N for [N,C]).
+ *
+ * Where the backend has fused training-mode kernels (the native backend's
+ * GroddBatchNormTrain, with fused first and second derivatives), NHWC inputs
+ * use them instead: the same function, in a few passes over the data.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { shareData } from '../engine/share';
+
+/** The fused kernel's name (src/engine/native/kernels/batch-norm.ts). */
+const FUSED_TRAIN = 'GroddBatchNormTrain';
 
 export interface Moments {
   mean: tf.Tensor;
@@ -52,7 +60,8 @@ export function batchNorm(
 
 /**
  * Train-mode batch norm: normalises with the batch's own moments (gradients
- * flow through them) and returns them for the running-average update.
+ * flow through them into y) and returns them for the running-average update,
+ * detached: no gradient flows back through the returned mean and variance.
  */
 export function batchNormTrain(
   x: tf.Tensor,
@@ -60,7 +69,16 @@ export function batchNormTrain(
   beta: tf.Tensor,
   eps = 1e-5,
 ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  if (x.rank === 4 && tf.getKernel(FUSED_TRAIN, tf.getBackend()) != null) {
+    const [y, mean, variance, invstd] = tf.engine().runKernel(FUSED_TRAIN, { x, gamma, beta }, { eps }) as tf.Tensor[];
+    // The gradient keeps its own references to the statistics it needs.
+    const stats = { mean: shareData(mean), variance: shareData(variance) };
+    tf.dispose([mean, variance, invstd]);
+    return { y, ...stats };
+  }
   const { mean, variance } = batchMoments(x);
   const y = batchNorm(x, gamma, beta, mean, variance, eps);
-  return { y, mean, variance };
+  const stats = { mean: shareData(mean), variance: shareData(variance) };
+  tf.dispose([mean, variance]);
+  return { y, ...stats };
 }

@@ -7,6 +7,7 @@ import { avgPoolGradGradConfig } from './avg-pool-grad';
 import { maxPoolGradGradConfig } from './max-pool-grad';
 import { RECOMPUTE_OUTPUT_GRADS } from './recompute-output';
 import { meanGradConfig, sumGradConfig } from './reduce-grads';
+import { reluGradConfig } from './relu';
 import { tileGradConfig } from './tile';
 import { ZERO_GRAD_INPUTS, ZERO_GRAD_OPS, zeroGradConfig } from './zero-grads';
 
@@ -29,5 +30,6 @@ export function registerGradients(): void {
   replace(tileGradConfig);
   replace(sumGradConfig);
   replace(meanGradConfig);
+  replace(reluGradConfig);
   for (const config of RECOMPUTE_OUTPUT_GRADS) replace(config);
 }

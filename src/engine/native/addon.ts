@@ -27,10 +27,18 @@ export interface NativeAddon {
   conv2d(x: number, filter: number, stride: number[], dilation: number[], pad: number[], nchw: boolean): number;
   conv2dBackpropInput(dy: number, filter: number, inputShape: number[], stride: number[], dilation: number[], pad: number[], nchw: boolean): number;
   conv2dBackpropFilter(x: number, dy: number, filterShape: number[], stride: number[], dilation: number[], pad: number[], nchw: boolean): number;
+  /** Training-mode batch norm of NHWC x: [y, mean, biased variance, invstd]. */
+  bnTrain(x: number, gamma: number, beta: number, eps: number): number[];
+  /** Its backward pass: [dx, dgamma, dbeta]. */
+  bnBackward(dy: number, x: number, gamma: number, mean: number, invstd: number, eps: number): number[];
+  /** The gradient of the backward pass given upstream a (for dx), b (dgamma), c (dbeta): [d dy, d x, d gamma]. */
+  bnDoubleBackward(a: number, b: number, c: number, dy: number, x: number, gamma: number, mean: number, invstd: number): number[];
   setThreads(n: number): number;
   setDevice(device: string): string;
   info(): { torch: string; threads: number; device: string; cuda: boolean; mkldnn: boolean; config: string };
-  memory(): { tensors: number; bytes: number };
+  memory(): { tensors: number; bytes: number; cachedBytes: number };
+  /** Returns the caching allocator's free blocks to the system. */
+  emptyCache(): void;
 }
 
 /** dtype codes of the addon (grodd_native.cc's `Code`). */

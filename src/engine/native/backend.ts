@@ -76,10 +76,10 @@ export class NativeBackend extends KernelBackend {
     return this.data.numDataIds();
   }
 
-  /** Live ATen tensors and the bytes of their distinct storages, besides tfjs's own counts. */
-  override memory(): { unreliable: boolean; nativeTensors: number; nativeBytes: number } {
+  /** Live ATen tensors, the bytes of their distinct storages and the allocator's cache, besides tfjs's own counts. */
+  override memory(): { unreliable: boolean; nativeTensors: number; nativeBytes: number; nativeCachedBytes: number } {
     const m = this.addon.memory();
-    return { unreliable: false, nativeTensors: m.tensors, nativeBytes: m.bytes };
+    return { unreliable: false, nativeTensors: m.tensors, nativeBytes: m.bytes, nativeCachedBytes: m.cachedBytes };
   }
 
   override floatPrecision(): 32 {

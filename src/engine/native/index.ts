@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import { getKernel, registerBackend, registerKernel } from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon';
 import { NativeBackend } from './backend';
+import { registerNativeGradients } from './gradients';
 import { NATIVE_KERNELS } from './kernels';
 
 export const NATIVE = 'native';
@@ -30,6 +31,7 @@ export function registerNative(): string | null {
   if (registered) return null;
   registered = true;
   for (const k of NATIVE_KERNELS) if (getKernel(k.kernelName, NATIVE) == null) registerKernel(k);
+  registerNativeGradients();
   registerBackend(NATIVE, () => new NativeBackend(addon as NativeAddon), -1);
   return null;
 }

@@ -9,6 +9,7 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { activationKernels } from './activations';
 import { addNKernel } from './add-n';
 import { batchMatMulKernel } from './batch-mat-mul';
+import { batchNormKernels } from './batch-norm';
 import { binaryKernels } from './binary';
 import { castKernels } from './cast';
 import { concatSplitKernels } from './concat-split';
@@ -20,6 +21,7 @@ import { fillKernels } from './fill';
 import { gatherKernels } from './gather';
 import { poolKernels } from './pool';
 import { reduceKernels } from './reduce';
+import { reluGradKernel } from './relu-grad';
 import { selectKernel } from './select';
 import { shapeKernels } from './shape';
 import { sliceKernels } from './slice';
@@ -39,11 +41,13 @@ export const NATIVE_KERNELS: KernelConfig[] = [
   ...gatherKernels,
   ...fillKernels,
   ...poolKernels,
+  ...batchNormKernels,
   conv2DKernel,
   conv2DBackpropInputKernel,
   conv2DBackpropFilterKernel,
   addNKernel,
   batchMatMulKernel,
+  reluGradKernel,
   selectKernel,
   softmaxKernel,
   topKKernel,

@@ -24,6 +24,8 @@ export const shapeKernels: KernelConfig[] = [
   nativeKernel<{ shape: number[] }>('Reshape', ({ inputs, backend, attrs }) => {
     const { x } = inputs;
     const shape = util.inferFromImplicitShape(attrs.shape, util.sizeFromShape(x.shape));
+    // tfjs's gradients reshape to the shape a tensor already has: share it.
+    if (util.arraysEqual(shape, x.shape)) return backend.share(x);
     return backend.output(reshape(backend.handle(x), shape), x.dtype);
   }),
   nativeKernel<{ dim: number }>('ExpandDims', ({ inputs, backend, attrs }) => {
