@@ -110,7 +110,7 @@ function compilerCmd() {
 function compile(cxx, torch, napi, abi) {
   const tmp = path.join(OUT_DIR, `grodd_native.${process.pid}.tmp.node`);
   const args = [
-    '-shared', '-fPIC', '-O2', '-std=c++17', '-DNODE_GYP_MODULE_NAME=grodd_native',
+    '-shared', '-fPIC', '-O3', '-std=c++17', '-DNODE_GYP_MODULE_NAME=grodd_native',
     ...(abi == null ? [] : [`-D_GLIBCXX_USE_CXX11_ABI=${abi}`]),
     `-I${napi}`, ...torch.include.map((d) => `-I${d}`),
     SRC, '-o', tmp,

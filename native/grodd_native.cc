@@ -22,6 +22,7 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -787,31 +788,42 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
     if (x.dim() != 4 || x.scalar_type() != at::kFloat) throw JsError("bnDoubleBackward: float32 NHWC tensors");
     const int64_t c = x.size(3);
     const int64_t m = x.numel() / c;
-    const float* A = ga.data_ptr<float>();
-    const float* G = g.data_ptr<float>();
-    const float* X = x.data_ptr<float>();
+    const float* __restrict A = ga.data_ptr<float>();
+    const float* __restrict G = g.data_ptr<float>();
+    const float* __restrict X = x.data_ptr<float>();
     const float* B = gb.data_ptr<float>();
     const float* Cc = gc.data_ptr<float>();
     const float* Gm = gamma.data_ptr<float>();
     const float* Mu = mu.data_ptr<float>();
     const float* R = r.data_ptr<float>();
-    // Pass 1: per-channel sums of a, g, a·x̂, g·x̂, a·g (in double).
+    // Pass 1: per-channel sums of a, g, a·x̂, g·x̂, a·g: in float over blocks of
+    // rows (so the channel loop vectorises), the blocks added in double.
     std::vector<double> sums(5 * c, 0.0);
     std::mutex mu_sums;
     at::parallel_for(0, m, 256, [&](int64_t begin, int64_t end) {
       std::vector<double> s(5 * c, 0.0);
-      for (int64_t i = begin; i < end; i++) {
-        const float* a = A + i * c;
-        const float* gg = G + i * c;
-        const float* xx = X + i * c;
-        for (int64_t k = 0; k < c; k++) {
-          const double xh = (static_cast<double>(xx[k]) - Mu[k]) * R[k];
-          s[k] += a[k];
-          s[c + k] += gg[k];
-          s[2 * c + k] += a[k] * xh;
-          s[3 * c + k] += gg[k] * xh;
-          s[4 * c + k] += static_cast<double>(a[k]) * gg[k];
+      std::vector<float> blk(5 * c);
+      float* __restrict sa = blk.data();
+      float* __restrict sg = sa + c;
+      float* __restrict sax = sg + c;
+      float* __restrict sgx = sax + c;
+      float* __restrict sag = sgx + c;
+      for (int64_t i0 = begin; i0 < end; i0 += 64) {
+        std::fill(blk.begin(), blk.end(), 0.0f);
+        for (int64_t i = i0; i < std::min(end, i0 + 64); i++) {
+          const float* __restrict a = A + i * c;
+          const float* __restrict gg = G + i * c;
+          const float* __restrict xx = X + i * c;
+          for (int64_t k = 0; k < c; k++) {
+            const float xh = (xx[k] - Mu[k]) * R[k];
+            sa[k] += a[k];
+            sg[k] += gg[k];
+            sax[k] += a[k] * xh;
+            sgx[k] += gg[k] * xh;
+            sag[k] += a[k] * gg[k];
+          }
         }
+        for (int64_t k = 0; k < 5 * c; k++) s[k] += blk[k];
       }
       std::lock_guard<std::mutex> lock(mu_sums);
       for (int64_t k = 0; k < 5 * c; k++) sums[k] += s[k];
@@ -833,8 +845,8 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
     // Pass 2: the two full-size gradients.
     at::Tensor ddy = at::empty_like(x);
     at::Tensor dx = at::empty_like(x);
-    float* dDy = ddy.data_ptr<float>();
-    float* dX = dx.data_ptr<float>();
+    float* __restrict dDy = ddy.data_ptr<float>();
+    float* __restrict dX = dx.data_ptr<float>();
     at::parallel_for(0, m, 256, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; i++) {
         const int64_t o = i * c;
@@ -851,6 +863,96 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
     napi_value arr;
     check(env, napi_create_array_with_length(env, 3, &arr), "create array");
     const at::Tensor results[3] = {ddy, dx, dgamma};
+    for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
+    return arr;
+  });
+}
+
+
+// ---- optimizer updates ---------------------------------------------------------------
+//
+// One pass over each parameter instead of the eight elementwise kernels (and
+// their scalar tensors) the composite update takes; the arithmetic is
+// PyTorch's SGD and Adam (L2 weight decay added to the gradient), one float32
+// rounding per operation as in the composite form.
+
+const float* floats(const at::Tensor& t) {
+  if (t.scalar_type() != at::kFloat || !t.is_contiguous()) throw JsError("optimizer update: float32 contiguous tensors");
+  return t.data_ptr<float>();
+}
+
+/** sgdUpdate(w, g, buf, lr, momentum, weightDecay, nesterov) -> [w', buf'] (buf 0 and no buf' without momentum). */
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    size_t argc;
+    auto a = args(env, info, 7, &argc);
+    if (argc != 7) throw JsError("sgdUpdate(w, g, buf, lr, momentum, weightDecay, nesterov)");
+    const at::Tensor w = get(static_cast<int32_t>(toInt(env, a[0]))).contiguous();
+    const at::Tensor g = get(static_cast<int32_t>(toInt(env, a[1]))).contiguous();
+    const float lr = static_cast<float>(toDouble(env, a[3]));
+    const float mom = static_cast<float>(toDouble(env, a[4]));
+    const float wd = static_cast<float>(toDouble(env, a[5]));
+    const bool nesterov = toBool(env, a[6]);
+    at::Tensor b = mom > 0 ? get(static_cast<int32_t>(toInt(env, a[2]))).contiguous() : at::Tensor();
+    at::Tensor w2 = at::empty_like(w);
+    at::Tensor b2 = mom > 0 ? at::empty_like(w) : at::Tensor();
+    const float* W = floats(w);
+    const float* G = floats(g);
+    const float* B = mom > 0 ? floats(b) : nullptr;
+    float* W2 = w2.data_ptr<float>();
+    float* B2 = mom > 0 ? b2.data_ptr<float>() : nullptr;
+    at::parallel_for(0, w.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; i++) {
+        float d = wd != 0 ? G[i] + W[i] * wd : G[i];
+        if (mom > 0) {
+          const float nb = B[i] * mom + d;
+          B2[i] = nb;
+          d = nesterov ? d + nb * mom : nb;
+        }
+        W2[i] = W[i] - d * lr;
+      }
+    });
+    napi_value arr;
+    check(env, napi_create_array_with_length(env, mom > 0 ? 2 : 1, &arr), "create array");
+    check(env, napi_set_element(env, arr, 0, fromInt(env, emit(0, w2))), "set element");
+    if (mom > 0) check(env, napi_set_element(env, arr, 1, fromInt(env, emit(1, b2))), "set element");
+    return arr;
+  });
+}
+
+/** adamUpdate(w, g, m, v, lr, beta1, beta2, eps, weightDecay, step) -> [w', m', v']. */
+napi_value AdamUpdate(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    size_t argc;
+    auto a = args(env, info, 10, &argc);
+    if (argc != 10) throw JsError("adamUpdate(w, g, m, v, lr, beta1, beta2, eps, weightDecay, step)");
+    auto tensor = [&](int i) { return get(static_cast<int32_t>(toInt(env, a[i]))).contiguous(); };
+    const at::Tensor w = tensor(0), g = tensor(1), m = tensor(2), v = tensor(3);
+    const double lr = toDouble(env, a[4]), beta1 = toDouble(env, a[5]), beta2 = toDouble(env, a[6]);
+    const float eps = static_cast<float>(toDouble(env, a[7]));
+    const float wd = static_cast<float>(toDouble(env, a[8]));
+    const double t = toDouble(env, a[9]);
+    const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+    const float c1m = static_cast<float>(1 - beta1), c2m = static_cast<float>(1 - beta2);
+    const float sqrtC2 = static_cast<float>(std::sqrt(1 - std::pow(beta2, t)));
+    const float stepSize = static_cast<float>(lr / (1 - std::pow(beta1, t)));
+    at::Tensor w2 = at::empty_like(w), m2 = at::empty_like(w), v2 = at::empty_like(w);
+    const float *W = floats(w), *G = floats(g), *M = floats(m), *V = floats(v);
+    float *W2 = w2.data_ptr<float>(), *M2 = m2.data_ptr<float>(), *V2 = v2.data_ptr<float>();
+    at::parallel_for(0, w.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; i++) {
+        const float d = wd != 0 ? G[i] + W[i] * wd : G[i];
+        const float nm = M[i] * b1 + d * c1m;
+        const float nv = V[i] * b2 + (d * d) * c2m;
+        M2[i] = nm;
+        V2[i] = nv;
+        const float denom = std::sqrt(nv) / sqrtC2 + eps;
+        W2[i] = W[i] - (nm / denom) * stepSize;
+      }
+    });
+    napi_value arr;
+    check(env, napi_create_array_with_length(env, 3, &arr), "create array");
+    const at::Tensor results[3] = {w2, m2, v2};
     for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
     return arr;
   });
@@ -970,6 +1072,8 @@ napi_value InitModule(napi_env env, napi_value exports) {
       {"bnTrain", nullptr, BnTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnBackward", nullptr, BnBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnDoubleBackward", nullptr, BnDoubleBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamUpdate", nullptr, AdamUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setDevice", nullptr, SetDevice, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -18,6 +18,11 @@ export interface Optimizer {
   loadState(state: Map<string, tf.Tensor>): void;
 }
 
+/** Whether the active backend has the fused update kernel `name` (the native backend's). */
+function fused(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) != null;
+}
+
 function stateVar(store: Map<string, tf.Variable>, key: string, like: tf.Tensor): tf.Variable {
   let v = store.get(key);
   if (!v) {
@@ -34,10 +39,19 @@ export class Sgd implements Optimizer {
   constructor(private readonly c: Extract<OptimizerConfig, { name: 'sgd' }>) {}
 
   step(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
+    const one = fused('GroddSgdUpdate');
     tf.tidy(() => {
       for (const [name, w] of params) {
         const g0 = grads[name];
         if (!g0) continue;
+        if (one) {
+          const b = this.c.momentum > 0 ? stateVar(this.buf, `${name}.momentum_buffer`, w) : undefined;
+          const attrs = { lr, momentum: this.c.momentum, weightDecay: this.c.weight_decay, nesterov: this.c.nesterov };
+          const [w2, b2] = tf.engine().runKernel('GroddSgdUpdate', b ? { w, g: g0, buf: b } : { w, g: g0 }, attrs as never) as tf.Tensor[];
+          w.assign(w2);
+          if (b) b.assign(b2);
+          continue;
+        }
         const g = this.c.weight_decay ? tf.add(g0, tf.mul(w, this.c.weight_decay)) : g0;
         let update = g;
         if (this.c.momentum > 0) {
@@ -71,13 +85,22 @@ export class Adam implements Optimizer {
     const { beta1, beta2, eps } = this.c;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
+    const one = fused('GroddAdamUpdate');
     tf.tidy(() => {
       for (const [name, w] of params) {
         const g0 = grads[name];
         if (!g0) continue;
-        const g = this.c.weight_decay ? tf.add(g0, tf.mul(w, this.c.weight_decay)) : g0;
         const m = stateVar(this.moments, `${name}.exp_avg`, w);
         const v = stateVar(this.moments, `${name}.exp_avg_sq`, w);
+        if (one) {
+          const attrs = { lr, beta1, beta2, eps, weightDecay: this.c.weight_decay, step: this.t };
+          const [w2, m2, v2] = tf.engine().runKernel('GroddAdamUpdate', { w, g: g0, m, v }, attrs as never) as tf.Tensor[];
+          w.assign(w2);
+          m.assign(m2);
+          v.assign(v2);
+          continue;
+        }
+        const g = this.c.weight_decay ? tf.add(g0, tf.mul(w, this.c.weight_decay)) : g0;
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), eps);

@@ -33,6 +33,10 @@ export interface NativeAddon {
   bnBackward(dy: number, x: number, gamma: number, mean: number, invstd: number, eps: number): number[];
   /** The gradient of the backward pass given upstream a (for dx), b (dgamma), c (dbeta): [d dy, d x, d gamma]. */
   bnDoubleBackward(a: number, b: number, c: number, dy: number, x: number, gamma: number, mean: number, invstd: number): number[];
+  /** One SGD update: [w', buf'] (buf 0 and only [w'] without momentum). */
+  sgdUpdate(w: number, g: number, buf: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean): number[];
+  /** One Adam update (step = the update's number): [w', m', v']. */
+  adamUpdate(w: number, g: number, m: number, v: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): number[];
   setThreads(n: number): number;
   setDevice(device: string): string;
   info(): { torch: string; threads: number; device: string; cuda: boolean; mkldnn: boolean; config: string };

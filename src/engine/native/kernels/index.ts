@@ -19,6 +19,7 @@ import { conv2DBackpropInputKernel } from './conv2d-backprop-input';
 import { cumsumKernel } from './cumsum';
 import { fillKernels } from './fill';
 import { gatherKernels } from './gather';
+import { optimizerKernels } from './optimizer';
 import { poolKernels } from './pool';
 import { reduceKernels } from './reduce';
 import { reluGradKernel } from './relu-grad';
@@ -42,6 +43,7 @@ export const NATIVE_KERNELS: KernelConfig[] = [
   ...fillKernels,
   ...poolKernels,
   ...batchNormKernels,
+  ...optimizerKernels,
   conv2DKernel,
   conv2DBackpropInputKernel,
   conv2DBackpropFilterKernel,
