@@ -39,6 +39,8 @@ std::vector<at::Tensor> g_tensors{at::Tensor()};  // handle 0 is never used
 std::vector<int32_t> g_free;
 int64_t g_live = 0;
 c10::Device g_device(c10::kCPU);
+// The ATen-op forms that other devices (CUDA) use, also on the CPU: lets the tests check them here.
+bool g_generic = false;
 
 int32_t put(at::Tensor t) {
   g_live++;
@@ -788,6 +790,20 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
     if (x.dim() != 4 || x.scalar_type() != at::kFloat) throw JsError("bnDoubleBackward: float32 NHWC tensors");
     const int64_t c = x.size(3);
     const int64_t m = x.numel() / c;
+    if (!x.is_cpu() || g_generic) {
+      // Other devices (CUDA): the same formulas as ATen ops.
+      const std::vector<int64_t> axes{0, 1, 2};
+      const at::Tensor xh = (x - mu) * r;
+      const at::Tensor ea = ga.mean(axes), eg = g.mean(axes), eax = (ga * xh).mean(axes), egx = (g * xh).mean(axes), eag = (ga * g).mean(axes);
+      const at::Tensor pa = ga - ea - xh * eax, pg = g - eg - xh * egx;
+      const at::Tensor k = eag - ea * eg - eax * egx;
+      const at::Tensor gr = gamma * r;
+      const at::Tensor results[3] = {gr * pa + gb * xh + gc, -gr * r * (xh * k + eax * pg + egx * pa) + gb * r * pg, r * k * static_cast<double>(m)};
+      napi_value arr;
+      check(env, napi_create_array_with_length(env, 3, &arr), "create array");
+      for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
+      return arr;
+    }
     const float* __restrict A = ga.data_ptr<float>();
     const float* __restrict G = g.data_ptr<float>();
     const float* __restrict X = x.data_ptr<float>();
@@ -894,8 +910,23 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
     const float wd = static_cast<float>(toDouble(env, a[5]));
     const bool nesterov = toBool(env, a[6]);
     at::Tensor b = mom > 0 ? get(static_cast<int32_t>(toInt(env, a[2]))).contiguous() : at::Tensor();
-    at::Tensor w2 = at::empty_like(w);
-    at::Tensor b2 = mom > 0 ? at::empty_like(w) : at::Tensor();
+    at::Tensor w2, b2;
+    if (!w.is_cpu() || g_generic) {
+      // Other devices (CUDA): the same arithmetic as ATen ops.
+      at::Tensor d = wd != 0 ? g + w * wd : g;
+      if (mom > 0) {
+        b2 = b * mom + d;
+        d = nesterov ? d + b2 * mom : b2;
+      }
+      w2 = w - d * lr;
+      napi_value arr;
+      check(env, napi_create_array_with_length(env, mom > 0 ? 2 : 1, &arr), "create array");
+      check(env, napi_set_element(env, arr, 0, fromInt(env, emit(0, w2))), "set element");
+      if (mom > 0) check(env, napi_set_element(env, arr, 1, fromInt(env, emit(1, b2))), "set element");
+      return arr;
+    }
+    w2 = at::empty_like(w);
+    if (mom > 0) b2 = at::empty_like(w);
     const float* W = floats(w);
     const float* G = floats(g);
     const float* B = mom > 0 ? floats(b) : nullptr;
@@ -936,6 +967,18 @@ napi_value AdamUpdate(napi_env env, napi_callback_info info) {
     const float c1m = static_cast<float>(1 - beta1), c2m = static_cast<float>(1 - beta2);
     const float sqrtC2 = static_cast<float>(std::sqrt(1 - std::pow(beta2, t)));
     const float stepSize = static_cast<float>(lr / (1 - std::pow(beta1, t)));
+    if (!w.is_cpu() || g_generic) {
+      // Other devices (CUDA): the same arithmetic as ATen ops.
+      const at::Tensor d = wd != 0 ? g + w * wd : g;
+      const at::Tensor nm = m * b1 + d * c1m;
+      const at::Tensor nv = v * b2 + (d * d) * c2m;
+      const at::Tensor nw = w - (nm / (nv.sqrt() / sqrtC2 + eps)) * stepSize;
+      napi_value arr;
+      check(env, napi_create_array_with_length(env, 3, &arr), "create array");
+      const at::Tensor results[3] = {nw, nm, nv};
+      for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
+      return arr;
+    }
     at::Tensor w2 = at::empty_like(w), m2 = at::empty_like(w), v2 = at::empty_like(w);
     const float *W = floats(w), *G = floats(g), *M = floats(m), *V = floats(v);
     float *W2 = w2.data_ptr<float>(), *M2 = m2.data_ptr<float>(), *V2 = v2.data_ptr<float>();
@@ -977,6 +1020,16 @@ napi_value Init(napi_env env, napi_callback_info info) {
     if (g_meta_ref != nullptr) napi_delete_reference(env, g_meta_ref);
     check(env, napi_create_reference(env, a[0], 1, &g_meta_ref), "keep the scratch");
     g_meta = static_cast<int32_t*>(data);
+    return undefinedValue(env);
+  });
+}
+
+/** setGeneric(on): use the device-generic ATen-op forms of the fused kernels on the CPU too (for tests). */
+napi_value SetGeneric(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    size_t argc;
+    auto a = args(env, info, 1, &argc);
+    g_generic = toBool(env, a[0]);
     return undefinedValue(env);
   });
 }
@@ -1074,6 +1127,7 @@ napi_value InitModule(napi_env env, napi_value exports) {
       {"bnDoubleBackward", nullptr, BnDoubleBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamUpdate", nullptr, AdamUpdate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setGeneric", nullptr, SetGeneric, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setDevice", nullptr, SetDevice, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

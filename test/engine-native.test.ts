@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/engine/backend';
+import { nativeAddon } from '../src/engine/native/aten';
 import { batchNormTrain } from '../src/nn/batch-norm';
 import { NATIVE_KERNELS } from '../src/engine/native/kernels';
 import { CONV_CASES, assertClose, convLabel, convOutShape, randArr, t, type Arr } from './kernel-check';
@@ -288,7 +289,9 @@ describe('native kernels vs cpu', { skip }, () => {
   }
 
   it('every registered native kernel is exercised by a case above', () => {
-    const missing = NATIVE_KERNELS.map((k) => k.kernelName).filter((k) => !seen.has(k));
+    // The fused optimizer updates are checked against the composite ones in test/train-optimizers.test.ts.
+    const elsewhere = new Set(['GroddSgdUpdate', 'GroddAdamUpdate']);
+    const missing = NATIVE_KERNELS.map((k) => k.kernelName).filter((k) => !seen.has(k) && !elsewhere.has(k));
     assert.deepEqual(missing, []);
   });
 
@@ -307,6 +310,33 @@ describe('native kernels vs cpu', { skip }, () => {
     assert.deepEqual(a.arraySync(), [[1, 2], [3, 4]]);
     a.dispose();
     assert.equal((tf.memory() as unknown as { nativeBytes: number }).nativeBytes, before.nativeBytes);
+  });
+
+  it('the device-generic forms of the fused kernels (what CUDA runs) equal the CPU loops', async () => {
+    await useBackend('native');
+    const addon = nativeAddon();
+    const bn = cases.find((c) => c.name.startsWith('conv + relu + batch norm chain'))!;
+    const sgd = (): Float32Array =>
+      tf.tidy(() => {
+        const w = t(randArr([40, 3], 1));
+        const [w2] = tf.engine().runKernel('GroddSgdUpdate', { w, g: t(randArr([40, 3], 2)), buf: t(randArr([40, 3], 3)) }, { lr: 0.1, momentum: 0.9, weightDecay: 1e-3, nesterov: true } as never) as tf.Tensor[];
+        return w2;
+      }).dataSync() as Float32Array;
+    const adam = (): Float32Array =>
+      tf.tidy(() => {
+        const [w2] = tf.engine().runKernel('GroddAdamUpdate', { w: t(randArr([40, 3], 4)), g: t(randArr([40, 3], 5)), m: t(randArr([40, 3], 6)), v: tf.abs(t(randArr([40, 3], 7))) }, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-3, step: 3 } as never) as tf.Tensor[];
+        return w2;
+      }).dataSync() as Float32Array;
+    const loops = { bn: run(bn), sgd: sgd(), adam: adam() };
+    addon.setGeneric(true);
+    try {
+      const generic = { bn: run(bn), sgd: sgd(), adam: adam() };
+      generic.bn.values.forEach((v, i) => assertClose(v, loops.bn.values[i], 1e-5, `batch norm chain output ${i}`));
+      assertClose(generic.sgd, loops.sgd, 1e-6, 'sgd');
+      assertClose(generic.adam, loops.adam, 1e-6, 'adam');
+    } finally {
+      addon.setGeneric(false);
+    }
   });
 
   it('tensors move between the cpu and native backends', async () => {

@@ -37,6 +37,8 @@ export interface NativeAddon {
   sgdUpdate(w: number, g: number, buf: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean): number[];
   /** One Adam update (step = the update's number): [w', m', v']. */
   adamUpdate(w: number, g: number, m: number, v: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): number[];
+  /** Use the device-generic (CUDA) forms of the fused kernels on the CPU too, for tests. */
+  setGeneric(on: boolean): void;
   setThreads(n: number): number;
   setDevice(device: string): string;
   info(): { torch: string; threads: number; device: string; cuda: boolean; mkldnn: boolean; config: string };
