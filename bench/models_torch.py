@@ -3,15 +3,17 @@
 The four architectures written the way the reference code builds them (same
 state_dict names and shapes as grodd's models), timed at the same batch as
 grodd: forward images/s (eval mode, no grad), a plain training step
-(CE + lambda_S * energy margin loss) and an exact GReg step (double backprop
-of the detection term's input gradient), SGD nesterov.
+(CE + lambda_S * energy margin loss), an exact GReg step (double backprop
+of the detection term's input gradient) and its finite-difference form, SGD
+nesterov; and the peak resident memory of the process.
 
-Usage: python3 models_torch.py ARCH THREADS BATCH SIZE WARMUP REPS
-Prints one JSON line: {"torch": version, "forward_ips": .., "plain_ms": .., "exact_ms": ..}.
+Usage: python3 models_torch.py ARCH THREADS N_ID N_OUT SIZE WARMUP REPS
+Prints one JSON line: {"torch": version, "forward_ips": .., "plain_ms": .., "exact_ms": .., "fd_ms": .., "peak_rss_mb": ..}.
 Needs only torch (Debian's python3-torch); never used by grodd itself.
 """
 import json
 import math
+import resource
 import sys
 import time
 
@@ -221,31 +223,42 @@ def energy(logits):
     return -torch.logsumexp(logits, 1)
 
 
-def step(model, opt, x, y, n_in, exact, m_in=-7.0, m_out=-3.0):
-    x = x.clone().requires_grad_(exact)
+def step(model, opt, x, y, n_in, mode, m_in=-7.0, m_out=-3.0, h=1e-3):
+    """mode: plain, exact (double backprop) or fd (finite difference along the detached input gradient)."""
+
+    def detection(e):
+        return -F.relu(m_in - e[:n_in]).mean() + F.relu(e[n_in:] - m_out).mean()
+
+    if mode == "fd":
+        xx = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(detection(energy(model(xx))), xx)
+        u = g / g.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, 1, 1, 1)
+    x = x.clone().requires_grad_(mode == "exact")
     logits = model(x)
     e = energy(logits)
     ce = F.cross_entropy(logits[:n_in], y)
     ls = (F.relu(e[:n_in] - m_in) ** 2).mean() + (F.relu(m_out - e[n_in:]) ** 2).mean()
     loss = ce + 0.1 * ls
-    if exact:
-        d = -F.relu(m_in - e[:n_in]).mean() + F.relu(e[n_in:] - m_out).mean()
-        (g,) = torch.autograd.grad(d, x, create_graph=True)
+    if mode == "exact":
+        (g,) = torch.autograd.grad(detection(e), x, create_graph=True)
         loss = loss + g.flatten(1).norm(dim=1).mean()
+    elif mode == "fd":
+        loss = loss + (detection(energy(model(x + h * u))) - detection(e)).abs() / h
     opt.zero_grad()
     loss.backward()
     opt.step()
 
 
 def main():
-    arch, threads, batch, size, warmup, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+    arch, threads = sys.argv[1], int(sys.argv[2])
+    n_in, n_out, size, warmup, reps = (int(a) for a in sys.argv[3:8])
+    batch = n_in + n_out
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     k = 1000 if arch == "densenet121" else 10
     model = build(arch, k)
     opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, nesterov=True, weight_decay=5e-4)
     x = torch.rand(batch, 3, size, size)
-    n_in = batch // 2
     y = torch.randint(0, k, (n_in,))
     out = {"torch": torch.__version__}
     model.eval()
@@ -257,13 +270,14 @@ def main():
             model(x)
         out["forward_ips"] = batch * reps / (time.perf_counter() - t)
     model.train()
-    for name, exact in [("plain", False), ("exact", True)]:
+    for mode in ("plain", "exact", "fd"):
         for _ in range(warmup):
-            step(model, opt, x, y, n_in, exact)
+            step(model, opt, x, y, n_in, mode)
         t = time.perf_counter()
         for _ in range(reps):
-            step(model, opt, x, y, n_in, exact)
-        out[f"{name}_ms"] = (time.perf_counter() - t) / reps * 1000
+            step(model, opt, x, y, n_in, mode)
+        out[f"{mode}_ms"] = (time.perf_counter() - t) / reps * 1000
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
 

@@ -3,8 +3,9 @@
  * batch 128 (64 ID + 64 outliers, as one GReg step sees them): plain
  * (L_CE + λ_S·L_S), exact GReg (double backprop) and finite-difference GReg, on
  * the backend in use; and, where Debian's PyTorch is importable, the same three
- * steps in PyTorch (bench/step_torch.py) with the ratio.
- * Usage: npm run bench:step -- [--backend wasm] [--reps 5] [--threads 2] [--channels '[32,64]' --strides '[1,2]']
+ * steps in PyTorch (bench/step_torch.py), as installed and with glibc's malloc
+ * tuned (see torch-side.ts), with the ratios and each side's peak RSS.
+ * Usage: npm run bench:step -- [--backend native] [--reps 5] [--threads 2] [--channels '[32,64]' --strides '[1,2]']
  * (the default net is the one configs use; [32,64] at strides [1,2] is the 2-conv net of ENGINEERING.md's reference figures)
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,7 +15,7 @@ import { makeOptimizer } from '../src/train/optimizers';
 import { LossSettings, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
 import { arg } from './args';
-import { runTorchSide } from './torch-side';
+import { TUNED_MALLOC, runTorchSide } from './torch-side';
 
 const N_IN = 64;
 const N_OUT = 64;
@@ -24,7 +25,7 @@ const net = { channels: JSON.parse(arg('channels', JSON.stringify(SMALL_CNN_DEFA
 const threads = Number(arg('threads', '2'));
 
 async function main(): Promise<void> {
-  const backend = await initBackend(arg('backend', 'auto') as BackendChoice, (m) => console.log(m));
+  const backend = await initBackend(arg('backend', 'auto') as BackendChoice, (m) => console.log(m), { threads, wasmThreads: threads });
   const rng = new Rng(0);
   const model = new SmallCnn([28, 28, 1], 6, net, rng);
   const opt = makeOptimizer({ name: 'sgd', momentum: 0.9, nesterov: true, weight_decay: 5e-4 });
@@ -44,15 +45,22 @@ async function main(): Promise<void> {
     for (let i = 0; i < reps; i++) trainStep(model, opt, 0.01, xIn, yIn, xOut, s);
     ours[name] = (performance.now() - t) / reps;
   }
-  const side = runTorchSide<Record<string, number | string>>('step_torch.py', [threads, N_IN, N_OUT, WARMUP, reps, JSON.stringify(net.channels), JSON.stringify(net.strides)]);
-  const torch = 'figures' in side ? side.figures : undefined;
-  console.log(`small CNN channels [${net.channels}] strides [${net.strides}], 28x28x1, batch ${N_IN} ID + ${N_OUT} outliers, mean of ${reps} steps after ${WARMUP} warm-up`);
-  console.log(`step               grodd/${backend} ms${torch ? `   PyTorch ${torch.torch} (${threads} threads) ms   ratio` : ''}`);
+  const rss = process.resourceUsage().maxRSS / 1024;
+  const args = [threads, N_IN, N_OUT, WARMUP, reps, JSON.stringify(net.channels), JSON.stringify(net.strides)];
+  const sides = [runTorchSide<Record<string, number | string>>('step_torch.py', args), runTorchSide<Record<string, number | string>>('step_torch.py', args, TUNED_MALLOC)];
+  const [asIs, tuned] = sides.map((x) => ('figures' in x ? x.figures : undefined));
+  console.log(`small CNN channels [${net.channels}] strides [${net.strides}], 28x28x1, batch ${N_IN} ID + ${N_OUT} outliers, mean of ${reps} steps after ${WARMUP} warm-up, ${threads} threads`);
+  console.log(`step               grodd/${backend} ms${asIs ? `   PyTorch ${asIs.torch} ms   ratio   PyTorch, malloc tuned ms   ratio` : ''}`);
   for (const [name] of variants) {
-    const t = torch?.[`${name}_ms`] as number | undefined;
-    console.log(`${name.padEnd(18)} ${ours[name].toFixed(0).padStart(12)}${t !== undefined ? `${t.toFixed(0).padStart(27)}   ${(ours[name] / t).toFixed(2)}x` : ''}`);
+    const cell = (f: Record<string, number | string> | undefined) => {
+      const v = f?.[`${name}_ms`] as number | undefined;
+      return v === undefined ? '' : `${v.toFixed(0).padStart(14)}   ${(ours[name] / v).toFixed(2)}x`;
+    };
+    console.log(`${name.padEnd(18)} ${ours[name].toFixed(0).padStart(12)}${cell(asIs)}${tuned ? `   ${cell(tuned).padStart(26)}` : ''}`);
   }
-  if ('reason' in side) console.log(side.reason);
+  console.log(`peak RSS grodd ${rss.toFixed(0)} MB${asIs ? `, PyTorch ${Number(asIs.peak_rss_mb).toFixed(0)} MB` : ''}${tuned ? ` (malloc tuned ${Number(tuned.peak_rss_mb).toFixed(0)} MB)` : ''}`);
+  const why = sides.map((x) => ('reason' in x ? x.reason : '')).find((r) => r);
+  if (why) console.log(why);
 }
 
 main().catch((e) => {

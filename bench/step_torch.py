@@ -1,8 +1,9 @@
 """PyTorch reference for bench/step.ts: the same small CNN and the same three
 training steps (plain, exact GReg, finite-difference GReg), timed on CPU.
 Used only for side-by-side benchmarks; grodd itself never runs Python.
-Prints one JSON line: {"torch": version, "threads": n, "plain_ms": ..., ...}."""
+Prints one JSON line: {"torch": version, "threads": n, "plain_ms": ..., ..., "peak_rss_mb": ...}."""
 import json
+import resource
 import sys
 import time
 
@@ -86,4 +87,5 @@ for name, fn in (("plain", plain), ("exact", exact), ("finite_difference", finit
     for _ in range(reps):
         fn()
     out[f"{name}_ms"] = (time.perf_counter() - t) / reps * 1000
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))

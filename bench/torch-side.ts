@@ -3,6 +3,11 @@
  * Python): runs bench/<script> with Debian's PyTorch (/usr/bin/python3, then
  * python3 on PATH) and parses the JSON object its last stdout line holds, or
  * says why there are no PyTorch figures.
+ *
+ * glibc's malloc returns large freed blocks to the kernel and page-faults them
+ * in again, which made PyTorch's CPU steps 1.7-5x slower here than with the
+ * thresholds raised; grodd's native backend caches its blocks. So each
+ * benchmark runs PyTorch twice, as installed and with TUNED_MALLOC.
  */
 import { execFileSync } from 'node:child_process';
 
@@ -10,10 +15,13 @@ export type TorchSide<T> = { figures: T } | { reason: string };
 
 const INTERPRETERS = ['/usr/bin/python3', 'python3'];
 
-export function runTorchSide<T>(script: string, args: (string | number)[]): TorchSide<T> {
+/** glibc settings that keep freed memory for reuse (what PyTorch users set to speed up CPU training). */
+export const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '1073741824' };
+
+export function runTorchSide<T>(script: string, args: (string | number)[], env: Record<string, string> = {}): TorchSide<T> {
   for (const py of INTERPRETERS) {
     try {
-      const out = execFileSync(py, [`${__dirname}/${script}`, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 20 });
+      const out = execFileSync(py, [`${__dirname}/${script}`, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 20, env: { ...process.env, ...env } });
       return { figures: JSON.parse(out.toString().trim().split('\n').at(-1)!) as T };
     } catch (e) {
       const msg = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message);

@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -814,7 +815,9 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
     const float* R = r.data_ptr<float>();
     // Pass 1: per-channel sums of a, g, a·x̂, g·x̂, a·g: in float over blocks of
     // rows (so the channel loop vectorises), the blocks added in double.
-    std::vector<double> sums(5 * c, 0.0);
+    // Each chunk's sums are kept apart and added in the order of the chunks, so
+    // that the result does not depend on which thread finishes first.
+    std::map<int64_t, std::vector<double>> partial;
     std::mutex mu_sums;
     at::parallel_for(0, m, 256, [&](int64_t begin, int64_t end) {
       std::vector<double> s(5 * c, 0.0);
@@ -842,8 +845,12 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
         for (int64_t k = 0; k < 5 * c; k++) s[k] += blk[k];
       }
       std::lock_guard<std::mutex> lock(mu_sums);
-      for (int64_t k = 0; k < 5 * c; k++) sums[k] += s[k];
+      partial[begin] = std::move(s);
     });
+    std::vector<double> sums(5 * c, 0.0);
+    for (const auto& chunk : partial) {
+      for (int64_t k = 0; k < 5 * c; k++) sums[k] += chunk.second[k];
+    }
     // Per-channel coefficients.
     std::vector<float> ea(c), eg(c), eax(c), egx(c), kk(c);
     at::Tensor dgamma = at::empty({c}, x.options());

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
-import { configToYaml, loadConfig, parseConfig } from '../src/config/config';
+import { configToYaml, loadConfig, microBatchesFor, parseConfig } from '../src/config/config';
 import { UserError } from '../src/util/errors';
 
 const minimal = {
@@ -93,4 +93,14 @@ test('the shipped run configs parse (sweep files, which name a base config, are 
 test('micro_batches must divide the batch size', () => {
   assert.match(errorOf(withOverride(['train', 'micro_batches'], 5)), /^x\.yaml: train\.micro_batches: must divide batch_size \(64\), got 5$/);
   assert.equal(parseConfig(withOverride(['train', 'micro_batches'], 8), 'x.yaml').train.micro_batches, 8);
+});
+
+test('micro_batches per backend: the named backend takes its value, the others 1', () => {
+  const t = parseConfig(withOverride(['train', 'micro_batches'], { wasm: 8 }), 'x.yaml').train;
+  assert.deepEqual(t.micro_batches, { wasm: 8 });
+  assert.equal(microBatchesFor(t, 'wasm'), 8);
+  assert.equal(microBatchesFor(t, 'native'), 1);
+  assert.equal(microBatchesFor({ micro_batches: 4 }, 'native'), 4);
+  assert.match(errorOf(withOverride(['train', 'micro_batches'], { wasm: 5 })), /^x\.yaml: train\.micro_batches\.wasm: must divide batch_size \(64\), got 5$/);
+  assert.match(errorOf(withOverride(['train', 'micro_batches'], { gpu: 2 })), /train\.micro_batches\.gpu: unknown key/);
 });

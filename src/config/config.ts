@@ -49,8 +49,12 @@ export interface TrainConfig {
   energy_loss: { weight: number };
   oe_loss: { weight: number };
   grad_reg: { weight: number; mode: 'exact' | 'finite-difference'; fd_step: number };
-  /** Slices each step's batches are cut into, their gradients summed (bounds the double-backprop memory). */
-  micro_batches: number;
+  /**
+   * Slices each step's batches are cut into, their gradients summed (bounds the
+   * double-backprop memory): one number for every backend, or one per backend
+   * (`{ wasm: 8 }`: the wasm heap is 4 GB; backends not named take 1).
+   */
+  micro_batches: number | MicroBatchesByBackend;
   margins: MarginConfig;
   /** How each step's outliers are chosen (camelCase here; snake_case in YAML, see samplingToConfig). */
   sampling: SamplingSpec;
@@ -60,6 +64,35 @@ export interface TrainConfig {
 export interface EvalConfig {
   scores: ScoreName[];
   batch_size: number;
+}
+
+export type MicroBatchesByBackend = Partial<Record<Exclude<BackendChoice, 'auto'>, number>>;
+
+/** The micro-batches a step takes on `backend` (as tf.getBackend() names it). */
+export function microBatchesFor(t: Pick<TrainConfig, 'micro_batches'>, backend: string): number {
+  return typeof t.micro_batches === 'number' ? t.micro_batches : (t.micro_batches[backend as keyof MicroBatchesByBackend] ?? 1);
+}
+
+function parseMicroBatches(r: ConfigReader, batchSize: number): number | MicroBatchesByBackend {
+  const rule = { integer: true, min: 1 };
+  const divides = (m: ConfigReader, key: string, n: number) => {
+    if (batchSize % n !== 0) m.fail(key, `must divide batch_size (${batchSize}), got ${n}`);
+  };
+  if (!r.isMapping('micro_batches')) {
+    const n = r.number('micro_batches', 1, rule);
+    divides(r, 'micro_batches', n);
+    return n;
+  }
+  const m = r.object('micro_batches');
+  const byBackend: MicroBatchesByBackend = {};
+  for (const b of BACKEND_CHOICES.filter((x) => x !== 'auto')) {
+    const n = m.optionalNumber(b, rule);
+    if (n === undefined) continue;
+    divides(m, b, n);
+    byBackend[b as keyof MicroBatchesByBackend] = n;
+  }
+  m.done();
+  return byBackend;
 }
 
 /** A whole run's configuration, every default filled in (what config.yaml of a run holds). */
@@ -131,13 +164,13 @@ function parseTrain(r: ConfigReader): TrainConfig {
       mode: gReg.oneOf('mode', ['exact', 'finite-difference'] as const, 'exact'),
       fd_step: gReg.number('fd_step', 1e-3, { above: 0 }),
     },
-    micro_batches: r.number('micro_batches', 1, { integer: true, min: 1 }),
+    micro_batches: 1,
     margins: parseMargins(r.object('margins')),
     sampling: parseSampling(r.object('sampling'), preset.sampling),
     checkpoint_every: r.number('checkpoint_every', 1, { integer: true, min: 1 }),
   };
+  c.micro_batches = parseMicroBatches(r, c.batch_size);
   eLoss.done();
-  if (c.batch_size % c.micro_batches !== 0) r.fail('micro_batches', `must divide batch_size (${c.batch_size}), got ${c.micro_batches}`);
   oeLoss.done();
   gReg.done();
   r.done();

@@ -160,6 +160,12 @@ export class ConfigReader {
     return v as T[];
   }
 
+  /** Whether `key` holds a mapping (for fields that take a number or a mapping). */
+  isMapping(key: string): boolean {
+    const v = this.raw[key];
+    return v !== null && typeof v === 'object' && !Array.isArray(v);
+  }
+
   /** A nested mapping; an absent one reads as empty so that its defaults apply. */
   object(key: string, required = false): ConfigReader {
     const v = this.get(key);

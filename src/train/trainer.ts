@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Config } from '../config/config';
+import { Config, microBatchesFor } from '../config/config';
 import { ArrayDataset, Batch, Dataset } from '../data/dataset';
 import { DataLoader } from '../data/loader';
 import { SubsetDataset } from '../data/subset';
@@ -122,8 +122,9 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
   if (usesAux && !data.aux) throw new UserError(`train.method ${t.method} needs auxiliary outliers: add data.aux, or use method: ce`);
   const aux = usesAux ? data.aux : undefined;
   const sampling = aux ? resolveSampling(t.sampling, { idTrainSize: data.idTrain.size, idBatchSize: t.batch_size, auxSize: aux.size }) : undefined;
-  if (sampling && sampling.auxBatchSize % t.micro_batches !== 0) {
-    throw new UserError(`train.micro_batches (${t.micro_batches}) must divide the outlier batch size (${sampling.auxBatchSize}); change one of them (train.sampling.aux_batch_size sets the latter)`);
+  const micro = microBatchesFor(t, tf.getBackend());
+  if (sampling && sampling.auxBatchSize % micro !== 0) {
+    throw new UserError(`train.micro_batches (${micro} on ${tf.getBackend()}) must divide the outlier batch size (${sampling.auxBatchSize}); change one of them (train.sampling.aux_batch_size sets the latter)`);
   }
   const energySampling = t.sampling.method === 'energy' ? t.sampling : undefined;
   const auxLoader = aux && sampling
@@ -189,12 +190,12 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
       const xOut = bOut ? tf.tensor4d(bOut.x, [bOut.n, ...bOut.shape]) : null;
       let r: ReturnType<typeof trainStep>;
       try {
-        r = trainStep(model, opt, lr, xIn, yIn, xOut, settings, t.micro_batches);
+        r = trainStep(model, opt, lr, xIn, yIn, xOut, settings, micro);
       } catch (e) {
         if (!isWasmHeapFailure(e)) throw e;
-        const more = largerMicroBatches(bIn.n, bOut?.n ?? 0, t.micro_batches);
-        const fix = more !== null ? `set train.micro_batches to ${more} (or more), or lower train.batch_size` : 'lower train.batch_size';
-        throw new UserError(`the wasm backend ran out of its 4 GB heap at epoch ${epoch}, step ${s + 1} (${bIn.n} ID + ${bOut?.n ?? 0} outlier images in ${t.micro_batches} micro-batch(es)): ${fix}; the native backend has no such limit. The last good checkpoint is kept.`, 1);
+        const more = largerMicroBatches(bIn.n, bOut?.n ?? 0, micro);
+        const fix = more !== null ? `set train.micro_batches (or its wasm: entry) to ${more} (or more), or lower train.batch_size` : 'lower train.batch_size';
+        throw new UserError(`the wasm backend ran out of its 4 GB heap at epoch ${epoch}, step ${s + 1} (${bIn.n} ID + ${bOut?.n ?? 0} outlier images in ${micro} micro-batch(es)): ${fix}; the native backend has no such limit. The last good checkpoint is kept.`, 1);
       }
       tf.dispose([xIn, yIn, ...(xOut ? [xOut] : [])]);
       if (!Number.isFinite(r.losses.total)) {
