@@ -1,6 +1,8 @@
 import { Config } from '../config/config';
 import { Dataset } from '../data/dataset';
-import { backendFromEnv, initBackend } from '../engine/backend';
+import * as os from 'node:os';
+import { setDecodeThreads } from '../data/image-folder';
+import { backendFromEnv, initBackend, nativeThreadCount } from '../engine/backend';
 import { Model } from '../models/model';
 import { createModel } from '../models/registry';
 import { Rng } from '../util/rng';
@@ -11,7 +13,10 @@ import { Rng } from '../util/rng';
  */
 export async function startBackend(cfg: Pick<Config, 'backend' | 'device'>, override?: string): Promise<string> {
   const choice = (override ?? backendFromEnv() ?? cfg.backend) as Config['backend'];
-  return initBackend(choice, (m) => process.stderr.write(`${m}\n`), { device: cfg.device });
+  const name = await initBackend(choice, (m) => process.stderr.write(`${m}\n`), { device: cfg.device });
+  // Image decoding overlaps the steps: leave it the cores the native backend's threads do not take.
+  if (name === 'native') setDecodeThreads(os.availableParallelism() - nativeThreadCount());
+  return name;
 }
 
 /** The run's model, shaped by its ID training set and initialised from the config's seed. */

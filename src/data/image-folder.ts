@@ -82,6 +82,15 @@ export async function decodeImage(file: string, o: Pick<ImageFolderOptions, 'siz
   return out;
 }
 
+/**
+ * The threads libvips decodes and resizes with (sharp's default: one per
+ * core). Lowered where the tensor backend computes on every core meanwhile,
+ * since the loader decodes the next batches while a step runs.
+ */
+export function setDecodeThreads(n: number): void {
+  sharp.concurrency(Math.max(1, Math.floor(n)));
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);

@@ -95,6 +95,7 @@ function tryNative(pkg: string): string | null {
 }
 
 let wasmThreads = 0;
+let nativeThreads = 0;
 
 /**
  * The emscripten glue adds process 'uncaughtException'/'unhandledRejection'
@@ -170,6 +171,7 @@ async function initTorch(opts: BackendOptions): Promise<string> {
   addon.setThreads(opts.threads ?? wantedThreads());
   addon.setDevice(opts.device ?? 'cpu');
   const info = addon.info();
+  nativeThreads = info.threads;
   return `native (libtorch ${info.torch}, ${info.device}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
 }
 
@@ -285,6 +287,11 @@ export async function useBackend(name: 'native' | 'wasm' | 'cpu', opts: BackendO
   if (name === 'native') await initTorch(opts);
   else if (name === 'wasm') await initWasm(opts);
   else await initCpu();
+}
+
+/** Intra-op threads of the native backend (0 before it is initialised). */
+export function nativeThreadCount(): number {
+  return nativeThreads;
 }
 
 /** Threads of the wasm backend (0 before it is initialised). */
