@@ -125,7 +125,10 @@ test('score: a folder of images gets per-sample scores, predictions and OOD flag
   assert.match(withThreshold.stderr, /2 flagged OOD/);
   csv = await readCsv(out);
   assert.deepEqual(csv.rows.map((r) => r.is_ood), scores.map((s) => String(s < t)));
-  assert.deepEqual(csv.rows.map((r) => Number(r.score)), scores, 'batching does not change the scores');
+  // oneDNN (native) may pick other kernels for other batch sizes: equal to float32 rounding there, exactly on wasm.
+  const rescored = csv.rows.map((r) => Number(r.score));
+  if (TEST_BACKEND === 'native') rescored.forEach((v, i) => assert.ok(Math.abs(v - scores[i]) <= 1e-6 * Math.abs(scores[i]), `batching does not change score ${i}: ${v} vs ${scores[i]}`));
+  else assert.deepEqual(rescored, scores, 'batching does not change the scores');
 
   const msp = grodd('score', '--run', run, '--data', photos, '--out', out, '--score', 'msp', '--threshold', '0.5', '--backend', TEST_BACKEND);
   assert.equal(msp.code, 0, msp.stderr);
