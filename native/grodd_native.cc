@@ -330,6 +330,17 @@ std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t max, 
   return v;
 }
 
+/** The tensor a handle argument names. */
+const at::Tensor& tensorArg(napi_env env, napi_value v) { return get(static_cast<int32_t>(toInt(env, v))); }
+
+/** Emits each tensor (output slot i) and returns their handles as an array. */
+napi_value emitAll(napi_env env, const std::vector<at::Tensor>& ts) {
+  napi_value arr;
+  check(env, napi_create_array_with_length(env, ts.size(), &arr), "create array");
+  for (size_t i = 0; i < ts.size(); i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(static_cast<int>(i), ts[i]))), "set element");
+  return arr;
+}
+
 /** Runs f, turning C++ and ATen errors into JavaScript exceptions. */
 template <typename F>
 napi_value guarded(napi_env env, F&& f) {
@@ -383,7 +394,7 @@ napi_value ToArray(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     size_t argc;
     auto a = args(env, info, 1, &argc);
-    at::Tensor t = get(static_cast<int32_t>(toInt(env, a[0])));
+    at::Tensor t = tensorArg(env, a[0]);
     if (t.scalar_type() == at::kLong || t.scalar_type() == at::kDouble) {
       t = t.to(t.scalar_type() == at::kLong ? at::kInt : at::kFloat);
     }
@@ -421,7 +432,7 @@ napi_value Alias(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     size_t argc;
     auto a = args(env, info, 1, &argc);
-    return fromInt(env, emit(0, get(static_cast<int32_t>(toInt(env, a[0])))));
+    return fromInt(env, emit(0, tensorArg(env, a[0])));
   });
 }
 
@@ -662,8 +673,8 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
     size_t argc;
     auto a = args(env, info, 6, &argc);
     if (argc != 6) throw JsError("conv2d(x, filter, stride, dilation, pad, nchw)");
-    const at::Tensor& x = get(static_cast<int32_t>(toInt(env, a[0])));
-    const at::Tensor& w = get(static_cast<int32_t>(toInt(env, a[1])));
+    const at::Tensor& x = tensorArg(env, a[0]);
+    const at::Tensor& w = tensorArg(env, a[1]);
     const ConvGeom g = geom(env, a[2], a[3], a[4], a[5]);
     at::Tensor y = at::convolution(toNchw(padInput(x, g), g), toOihw(w, g), {}, g.stride, g.atenPad(), g.dilation, false, {0, 0}, 1);
     at::Tensor out = toNhwc(y);
@@ -677,8 +688,8 @@ napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
     size_t argc;
     auto a = args(env, info, 7, &argc);
     if (argc != 7) throw JsError("conv2dBackpropInput(dy, filter, inputShape, stride, dilation, pad, nchw)");
-    const at::Tensor& dy = get(static_cast<int32_t>(toInt(env, a[0])));
-    const at::Tensor& w = get(static_cast<int32_t>(toInt(env, a[1])));
+    const at::Tensor& dy = tensorArg(env, a[0]);
+    const at::Tensor& w = tensorArg(env, a[1]);
     const auto s = toInts(env, a[2]);
     const ConvGeom g = geom(env, a[3], a[4], a[5], a[6]);
     if (s.size() != 4) throw JsError("inputShape must be [N, H, W, C]");
@@ -701,8 +712,8 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
     size_t argc;
     auto a = args(env, info, 7, &argc);
     if (argc != 7) throw JsError("conv2dBackpropFilter(x, dy, filterShape, stride, dilation, pad, nchw)");
-    const at::Tensor& x = get(static_cast<int32_t>(toInt(env, a[0])));
-    const at::Tensor& dy = get(static_cast<int32_t>(toInt(env, a[1])));
+    const at::Tensor& x = tensorArg(env, a[0]);
+    const at::Tensor& dy = tensorArg(env, a[1]);
     const auto f = toInts(env, a[2]);
     const ConvGeom g = geom(env, a[3], a[4], a[5], a[6]);
     if (f.size() != 4) throw JsError("filterShape must be [kh, kw, in, out]");
@@ -735,9 +746,9 @@ napi_value BnTrain(napi_env env, napi_callback_info info) {
     size_t argc;
     auto a = args(env, info, 4, &argc);
     if (argc != 4) throw JsError("bnTrain(x, gamma, beta, eps)");
-    const at::Tensor& x = get(static_cast<int32_t>(toInt(env, a[0])));
-    const at::Tensor& gamma = get(static_cast<int32_t>(toInt(env, a[1])));
-    const at::Tensor& beta = get(static_cast<int32_t>(toInt(env, a[2])));
+    const at::Tensor& x = tensorArg(env, a[0]);
+    const at::Tensor& gamma = tensorArg(env, a[1]);
+    const at::Tensor& beta = tensorArg(env, a[2]);
     const double eps = toDouble(env, a[3]);
     if (x.dim() != 4) throw JsError("bnTrain: x must be NHWC");
     const int64_t c = x.size(3);
@@ -749,11 +760,7 @@ napi_value BnTrain(napi_env env, napi_callback_info info) {
     at::Tensor y = std::get<0>(out).permute({0, 2, 3, 1}).contiguous();
     if (m > 1) var.mul_(static_cast<double>(m - 1) / static_cast<double>(m));
     else var.zero_();
-    napi_value arr;
-    check(env, napi_create_array_with_length(env, 4, &arr), "create array");
-    const at::Tensor results[4] = {y, mean, var, std::get<2>(out)};
-    for (int i = 0; i < 4; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
-    return arr;
+    return emitAll(env, {y, mean, var, std::get<2>(out)});
   });
 }
 
@@ -763,20 +770,16 @@ napi_value BnBackward(napi_env env, napi_callback_info info) {
     size_t argc;
     auto a = args(env, info, 6, &argc);
     if (argc != 6) throw JsError("bnBackward(dy, x, gamma, mean, invstd, eps)");
-    const at::Tensor& dy = get(static_cast<int32_t>(toInt(env, a[0])));
-    const at::Tensor& x = get(static_cast<int32_t>(toInt(env, a[1])));
-    const at::Tensor& gamma = get(static_cast<int32_t>(toInt(env, a[2])));
-    const at::Tensor& mean = get(static_cast<int32_t>(toInt(env, a[3])));
-    const at::Tensor& invstd = get(static_cast<int32_t>(toInt(env, a[4])));
+    const at::Tensor& dy = tensorArg(env, a[0]);
+    const at::Tensor& x = tensorArg(env, a[1]);
+    const at::Tensor& gamma = tensorArg(env, a[2]);
+    const at::Tensor& mean = tensorArg(env, a[3]);
+    const at::Tensor& invstd = tensorArg(env, a[4]);
     const double eps = toDouble(env, a[5]);
     const auto cl = at::MemoryFormat::ChannelsLast;
     auto out = at::native_batch_norm_backward(nchwView(dy).contiguous(cl), nchwView(x).contiguous(cl), gamma, c10::nullopt, c10::nullopt, mean,
                                               invstd, true, eps, {true, true, true});
-    napi_value arr;
-    check(env, napi_create_array_with_length(env, 3, &arr), "create array");
-    const at::Tensor results[3] = {std::get<0>(out).permute({0, 2, 3, 1}).contiguous(), std::get<1>(out), std::get<2>(out)};
-    for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
-    return arr;
+    return emitAll(env, {std::get<0>(out).permute({0, 2, 3, 1}).contiguous(), std::get<1>(out), std::get<2>(out)});
   });
 }
 
@@ -786,7 +789,7 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
     size_t argc;
     auto v = args(env, info, 8, &argc);
     if (argc != 8) throw JsError("bnDoubleBackward(a, b, c, dy, x, gamma, mean, invstd)");
-    auto tensor = [&](int i) { return get(static_cast<int32_t>(toInt(env, v[i]))).contiguous(); };
+    auto tensor = [&](int i) { return tensorArg(env, v[i]).contiguous(); };
     const at::Tensor ga = tensor(0), gb = tensor(1), gc = tensor(2), g = tensor(3), x = tensor(4), gamma = tensor(5), mu = tensor(6), r = tensor(7);
     if (x.dim() != 4 || x.scalar_type() != at::kFloat) throw JsError("bnDoubleBackward: float32 NHWC tensors");
     const int64_t c = x.size(3);
@@ -799,11 +802,7 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
       const at::Tensor pa = ga - ea - xh * eax, pg = g - eg - xh * egx;
       const at::Tensor k = eag - ea * eg - eax * egx;
       const at::Tensor gr = gamma * r;
-      const at::Tensor results[3] = {gr * pa + gb * xh + gc, -gr * r * (xh * k + eax * pg + egx * pa) + gb * r * pg, r * k * static_cast<double>(m)};
-      napi_value arr;
-      check(env, napi_create_array_with_length(env, 3, &arr), "create array");
-      for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
-      return arr;
+      return emitAll(env, {gr * pa + gb * xh + gc, -gr * r * (xh * k + eax * pg + egx * pa) + gb * r * pg, r * k * static_cast<double>(m)});
     }
     const float* __restrict A = ga.data_ptr<float>();
     const float* __restrict G = g.data_ptr<float>();
@@ -883,11 +882,7 @@ napi_value BnDoubleBackward(napi_env env, napi_callback_info info) {
         }
       }
     });
-    napi_value arr;
-    check(env, napi_create_array_with_length(env, 3, &arr), "create array");
-    const at::Tensor results[3] = {ddy, dx, dgamma};
-    for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
-    return arr;
+    return emitAll(env, {ddy, dx, dgamma});
   });
 }
 
@@ -910,13 +905,13 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
     size_t argc;
     auto a = args(env, info, 7, &argc);
     if (argc != 7) throw JsError("sgdUpdate(w, g, buf, lr, momentum, weightDecay, nesterov)");
-    const at::Tensor w = get(static_cast<int32_t>(toInt(env, a[0]))).contiguous();
-    const at::Tensor g = get(static_cast<int32_t>(toInt(env, a[1]))).contiguous();
+    const at::Tensor w = tensorArg(env, a[0]).contiguous();
+    const at::Tensor g = tensorArg(env, a[1]).contiguous();
     const float lr = static_cast<float>(toDouble(env, a[3]));
     const float mom = static_cast<float>(toDouble(env, a[4]));
     const float wd = static_cast<float>(toDouble(env, a[5]));
     const bool nesterov = toBool(env, a[6]);
-    at::Tensor b = mom > 0 ? get(static_cast<int32_t>(toInt(env, a[2]))).contiguous() : at::Tensor();
+    at::Tensor b = mom > 0 ? tensorArg(env, a[2]).contiguous() : at::Tensor();
     at::Tensor w2, b2;
     if (!w.is_cpu() || g_generic) {
       // Other devices (CUDA): the same arithmetic as ATen ops.
@@ -926,11 +921,7 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
         d = nesterov ? d + b2 * mom : b2;
       }
       w2 = w - d * lr;
-      napi_value arr;
-      check(env, napi_create_array_with_length(env, mom > 0 ? 2 : 1, &arr), "create array");
-      check(env, napi_set_element(env, arr, 0, fromInt(env, emit(0, w2))), "set element");
-      if (mom > 0) check(env, napi_set_element(env, arr, 1, fromInt(env, emit(1, b2))), "set element");
-      return arr;
+      return mom > 0 ? emitAll(env, {w2, b2}) : emitAll(env, {w2});
     }
     w2 = at::empty_like(w);
     if (mom > 0) b2 = at::empty_like(w);
@@ -950,11 +941,7 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
         W2[i] = W[i] - d * lr;
       }
     });
-    napi_value arr;
-    check(env, napi_create_array_with_length(env, mom > 0 ? 2 : 1, &arr), "create array");
-    check(env, napi_set_element(env, arr, 0, fromInt(env, emit(0, w2))), "set element");
-    if (mom > 0) check(env, napi_set_element(env, arr, 1, fromInt(env, emit(1, b2))), "set element");
-    return arr;
+    return mom > 0 ? emitAll(env, {w2, b2}) : emitAll(env, {w2});
   });
 }
 
@@ -964,7 +951,7 @@ napi_value AdamUpdate(napi_env env, napi_callback_info info) {
     size_t argc;
     auto a = args(env, info, 10, &argc);
     if (argc != 10) throw JsError("adamUpdate(w, g, m, v, lr, beta1, beta2, eps, weightDecay, step)");
-    auto tensor = [&](int i) { return get(static_cast<int32_t>(toInt(env, a[i]))).contiguous(); };
+    auto tensor = [&](int i) { return tensorArg(env, a[i]).contiguous(); };
     const at::Tensor w = tensor(0), g = tensor(1), m = tensor(2), v = tensor(3);
     const double lr = toDouble(env, a[4]), beta1 = toDouble(env, a[5]), beta2 = toDouble(env, a[6]);
     const float eps = static_cast<float>(toDouble(env, a[7]));
@@ -980,11 +967,7 @@ napi_value AdamUpdate(napi_env env, napi_callback_info info) {
       const at::Tensor nm = m * b1 + d * c1m;
       const at::Tensor nv = v * b2 + (d * d) * c2m;
       const at::Tensor nw = w - (nm / (nv.sqrt() / sqrtC2 + eps)) * stepSize;
-      napi_value arr;
-      check(env, napi_create_array_with_length(env, 3, &arr), "create array");
-      const at::Tensor results[3] = {nw, nm, nv};
-      for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
-      return arr;
+      return emitAll(env, {nw, nm, nv});
     }
     at::Tensor w2 = at::empty_like(w), m2 = at::empty_like(w), v2 = at::empty_like(w);
     const float *W = floats(w), *G = floats(g), *M = floats(m), *V = floats(v);
@@ -1000,11 +983,7 @@ napi_value AdamUpdate(napi_env env, napi_callback_info info) {
         W2[i] = W[i] - (nm / denom) * stepSize;
       }
     });
-    napi_value arr;
-    check(env, napi_create_array_with_length(env, 3, &arr), "create array");
-    const at::Tensor results[3] = {w2, m2, v2};
-    for (int i = 0; i < 3; i++) check(env, napi_set_element(env, arr, i, fromInt(env, emit(i, results[i]))), "set element");
-    return arr;
+    return emitAll(env, {w2, m2, v2});
   });
 }
 
