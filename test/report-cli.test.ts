@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { grodd, tempDir } from './cli-helpers';
+import { CHILD_ENV, grodd, tempDir } from './cli-helpers';
 
 const tmp = tempDir('report');
 
@@ -60,7 +60,7 @@ test('report: figures in each run, one self-contained HTML page with images and 
   // A sweep directory stands for its runs; the default output is report.html in the current directory.
   const cwd = path.join(tmp, 'cwd');
   fs.mkdirSync(cwd);
-  const s = spawnSync(process.execPath, [path.resolve('bin/grodd.js'), 'report', path.join(tmp, 'sweep'), '--score', 'maxlogit'], { encoding: 'utf8', cwd });
+  const s = spawnSync(process.execPath, [path.resolve('bin/grodd.js'), 'report', path.join(tmp, 'sweep'), '--score', 'maxlogit'], { encoding: 'utf8', cwd, env: CHILD_ENV });
   assert.equal(s.status, 0, s.stderr);
   const h2 = fs.readFileSync(path.join(cwd, 'report.html'), 'utf8');
   assert.match(h2, /maxlogit score/);
