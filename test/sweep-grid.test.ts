@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyOverride, cartesian, expandSweep, firstDifference, parseSweep, shortKeys, valueToken } from '../src/sweep/grid';
+import { applyOverride } from '../src/config/overrides';
+import { cartesian, expandSweep, firstDifference, parseSweep, shortKeys, valueToken } from '../src/sweep/grid';
 import { summarize, meanStd, TrialResult } from '../src/sweep/summary';
 
 const BASE = {

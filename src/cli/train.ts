@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { Config, configToYaml, loadConfig } from '../config/config';
+import { formatOverride, Overrides, parseOverrideArgs, provenanceComment } from '../config/overrides';
 import { openDataSection } from '../data/section';
 import { BACKEND_CHOICES } from '../engine/backend';
 import { writeFileAtomic } from '../io/atomic-write';
@@ -55,8 +56,11 @@ function parseLogRow(r: Record<string, string>): EpochRow {
   return Object.fromEntries(Object.keys(r).map((k) => [k, num(k)])) as unknown as EpochRow;
 }
 
-async function runTrain(o: TrainOpts): Promise<void> {
+async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   if (!o.config === !o.resume) throw new UserError('give either --config FILE (a new run) or --resume RUN_DIR (continue one)');
+  if (o.resume && overrides.length) {
+    throw new UserError(`${overrides.map(formatOverride).join(' ')}: overrides apply to a new run (--config); a resumed run continues with the config.yaml it started with`);
+  }
   let cfg: Config;
   let dir: string;
   let cont: Continuation = { log: [] };
@@ -69,7 +73,7 @@ async function runTrain(o: TrainOpts): Promise<void> {
     }
     cfg = loadConfig(path.join(dir, 'config.yaml'));
   } else {
-    cfg = loadConfig(o.config!);
+    cfg = loadConfig(o.config!, overrides);
     dir = '';
   }
   const backend = await startBackend(cfg, o.backend);
@@ -84,7 +88,7 @@ async function runTrain(o: TrainOpts): Promise<void> {
   }
   if (!o.resume) {
     dir = o.runDir ? claimRunDir(o.runDir) : createRunDir(o.runs, cfg.name);
-    await writeFileAtomic(path.join(dir, 'config.yaml'), `# resolved config of ${o.config} (every default filled in)\n${configToYaml(cfg)}`);
+    await writeFileAtomic(path.join(dir, 'config.yaml'), `${provenanceComment(o.config!, overrides)}${configToYaml(cfg)}`);
   }
   process.stderr.write(
     `run ${dir}: ${model.arch} (${countParams(model).toLocaleString('en-US')} parameters), method ${cfg.train.method}, ID ${data.idTrain.name} ${data.idTrain.size} train / ${data.idTest.size} test, ` +
@@ -143,10 +147,11 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train a model as the config says, then evaluate it; writes a run directory')
+    .argument('[overrides...]', 'config overrides KEY=VALUE, e.g. train.lr=0.1 seed=3 data.ood[1].limit=500 (recorded in the run\'s config.yaml)')
     .option('-c, --config <file>', 'YAML config of a new run')
     .option('--resume <run-dir>', 'continue an interrupted run from its last complete checkpoint')
     .addOption(BACKEND_OPTION)
     .option('--runs <dir>', 'where run directories are created', 'runs')
     .option('--run-dir <dir>', 'exact directory for this run (must not exist or be empty), instead of <runs>/<name>-<timestamp>')
-    .action(action((o: TrainOpts) => runTrain(o)));
+    .action(action((args: string[], o: TrainOpts) => runTrain(o, parseOverrideArgs(args))));
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as YAML from 'yaml';
 import { UserError } from '../util/errors';
 import { ConfigReader } from './reader';
+import { applyOverrides, Overrides } from './overrides';
 import { SMALL_CNN_DEFAULTS } from '../models/small-cnn';
 import { DataSection, parseDataSection } from '../data/section';
 import { BACKEND_CHOICES, BackendChoice, DEVICE_CHOICES, DeviceChoice } from '../engine/backend';
@@ -188,8 +189,8 @@ export function parseConfig(raw: unknown, file: string): Config {
   return c;
 }
 
-/** Reads and checks a YAML config file. */
-export function loadConfig(file: string): Config {
+/** Reads and checks a YAML config file, with command-line `overrides` applied (see overrides.ts). */
+export function loadConfig(file: string, overrides: Overrides = []): Config {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -203,7 +204,7 @@ export function loadConfig(file: string): Config {
   } catch (e) {
     throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  return parseConfig(raw, file);
+  return parseConfig(applyOverrides(raw, file, overrides, parseConfig), file);
 }
 
 /** The resolved config as YAML, for a run's config.yaml. */
