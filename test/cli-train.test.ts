@@ -49,10 +49,65 @@ test('train writes a complete run directory and prints the metrics; eval reprodu
   assert.match(r.stdout, /ID test accuracy: [\d.]+% \(96 samples\)/);
   assert.match(r.stdout, /energy\s+average/);
 
-  const before = fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8');
-  const e = grodd('eval', '--run', dir);
-  assert.equal(e.code, 0, e.stderr);
-  assert.equal(fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8'), before);
+  // scores.csv joins back to the data: source index, true label and predicted class per sample.
+  const scores = await readCsv(path.join(dir, 'scores.csv'));
+  assert.deepEqual(scores.columns, ['dataset', 'role', 'index', 'label', 'pred', 'energy', 'msp', 'maxlogit']);
+  assert.equal(scores.rows.length, 96 + 64 + 48);
+  const idRows = scores.rows.filter((x) => x.role === 'id');
+  const acc = idRows.filter((x) => x.label === x.pred).length / idRows.length;
+  assert.equal(acc.toFixed(12), Number(metrics.rows[0].id_accuracy).toFixed(12), 'labels and predictions give the reported accuracy');
+  assert.ok(idRows.every((x) => ['0', '1', '2'].includes(x.label)));
+  assert.ok(scores.rows.filter((x) => x.dataset === 'noise').every((x) => x.label === '' && Number(x.index) < 48));
+  assert.equal(new Set(idRows.map((x) => x.index)).size, 96, 'each ID sample has its own source index');
+
+  // eval never overwrites the training-time results unless told to.
+  const own = Object.fromEntries(['metrics.csv', 'scores.csv', 'threshold.json'].map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
+  const named = grodd('eval', '--run', dir, '--name', 'again');
+  assert.equal(named.code, 0, named.stderr);
+  assert.match(named.stderr, /the run's own results are unchanged/);
+  const again = path.join(dir, 'evals', 'again');
+  for (const f of Object.keys(own)) assert.equal(fs.readFileSync(path.join(again, f), 'utf8'), own[f], `evals/again/${f} reproduces the run's ${f}`);
+  assert.match(fs.readFileSync(path.join(again, 'eval.yaml'), 'utf8'), /^# evaluation of .*epoch-0002 \(epoch 2\) of /);
+  const twice = grodd('eval', '--run', dir, '--name', 'again');
+  assert.equal(twice.code, 2);
+  assert.match(twice.stderr, /--name: .*again already holds files; choose another --name/);
+
+  // With overrides and no name: a new evals/<checkpoint>-<timestamp>/; the run's files are untouched.
+  const auto = grodd('eval', '--run', dir, 'eval.scores=[energy]', 'data.ood[0].limit=32');
+  assert.equal(auto.code, 0, auto.stderr);
+  const made = fs.readdirSync(path.join(dir, 'evals')).filter((d) => d.startsWith('epoch-0002-'));
+  assert.equal(made.length, 1);
+  const m2 = await readCsv(path.join(dir, 'evals', made[0], 'metrics.csv'));
+  assert.deepEqual(m2.rows.map((x) => `${x.score}/${x.ood_set}/${x.n_ood}`), ['energy/eights/32', 'energy/noise/48', 'energy/average/80']);
+  assert.match(fs.readFileSync(path.join(dir, 'evals', made[0], 'eval.yaml'), 'utf8'), /with command-line overrides.*\n#   eval\.scores=\["energy"\]\n#   data\.ood\[0\]\.limit=32\n/);
+  for (const f of Object.keys(own)) assert.equal(fs.readFileSync(path.join(dir, f), 'utf8'), own[f], f);
+
+  // --replace rewrites the run's own results (here: one score only, so the change shows).
+  assert.equal(grodd('eval', '--run', dir, '--name', 'x', '--replace').code, 2);
+  const rep = grodd('eval', '--run', dir, '--replace', 'eval.scores=[msp]');
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(path.join(dir, 'threshold.json'), 'utf8')).thresholds), ['msp']);
+});
+
+test('key=value overrides after the config: applied, recorded in config.yaml, checked like the file', async () => {
+  const r = grodd('train', '--config', writeConfig('over'), 'train.epochs=1', 'seed=5', 'data.ood[1].size=20', 'model.channels=[4, 8]', '--runs', runs);
+  assert.equal(r.code, 0, r.stderr);
+  const [dir] = runDirs('over');
+  const cfg = fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8');
+  assert.match(cfg, /^# resolved config of .*over\.yaml with command-line overrides \(every default filled in\)\n#   train\.epochs=1\n#   seed=5\n#   data\.ood\[1\]\.size=20\n#   model\.channels=\[4,8\]\n/);
+  assert.match(cfg, /^seed: 5$/m);
+  assert.equal((await readCsv(path.join(dir, 'train_log.csv'))).rows.length, 1);
+  const m = await readCsv(path.join(dir, 'metrics.csv'));
+  assert.equal(m.rows.find((x) => x.ood_set === 'noise')!.n_ood, '20');
+
+  const bad = grodd('train', '--config', writeConfig('over-bad'), 'train.lrr=0.1', '--runs', runs);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^grodd: .*over-bad\.yaml: override train\.lrr=0\.1: train\.lrr: unknown key \(did you mean "lr"\?\)/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.equal(runDirs('over-bad').length, 0);
+  const resume = grodd('train', '--resume', dir, 'train.epochs=3');
+  assert.equal(resume.code, 2);
+  assert.match(resume.stderr, /overrides apply to a new run \(--config\)/);
 });
 
 test('the same seed on the same backend gives the same weights', async () => {
