@@ -60,6 +60,13 @@ test('train writes a complete run directory and prints the metrics; eval reprodu
   assert.ok(scores.rows.filter((x) => x.dataset === 'noise').every((x) => x.label === '' && Number(x.index) < 48));
   assert.equal(new Set(idRows.map((x) => x.index)).size, 96, 'each ID sample has its own source index');
 
+  // grodd metrics recomputes metrics.csv exactly from scores.csv.
+  const recomputed = path.join(tmp, 'recomputed.csv');
+  const gm = grodd('metrics', '--scores', path.join(dir, 'scores.csv'), '--out', recomputed);
+  assert.equal(gm.code, 0, gm.stderr);
+  assert.equal(fs.readFileSync(recomputed, 'utf8'), fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8'));
+  assert.equal(gm.stdout, r.stdout.slice(r.stdout.indexOf('ID test accuracy')), 'the same table as training printed');
+
   // eval never overwrites the training-time results unless told to.
   const own = Object.fromEntries(['metrics.csv', 'scores.csv', 'threshold.json'].map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
   const named = grodd('eval', '--run', dir, '--name', 'again');

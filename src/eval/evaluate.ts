@@ -55,7 +55,7 @@ function scoreSet(name: string, role: ScoredSet['role'], o: ModelOutputs, scores
  * The metrics of each score on each OOD set against the ID set, plus their unweighted average over
  * the OOD sets (the paper's "average across sets") when there are several.
  */
-export function metricsRows(idSet: ScoredSet, oodSets: ScoredSet[], scores: ScoreName[], idAccuracy: number): MetricsRow[] {
+export function metricsRows(idSet: Pick<ScoredSet, 'scores'>, oodSets: Pick<ScoredSet, 'name' | 'scores'>[], scores: ScoreName[], idAccuracy: number): MetricsRow[] {
   const rows: MetricsRow[] = [];
   for (const score of scores) {
     const idScores = idSet.scores[score]!;
