@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { readCsv } from '../src/io/csv';
 import { readSafetensors } from '../src/io/safetensors';
 import { CHILD_ENV, grodd, tempDir, tinyConfig } from './cli-helpers';
+import { parseEventFile } from './tfevents-reader';
 
 const tmp = tempDir('train');
 const runs = path.join(tmp, 'runs');
@@ -127,7 +128,7 @@ test('the same seed on the same backend gives the same weights', async () => {
 });
 
 test('GReg+ picks outliers by energy: picked candidates are lower-energy (more ID-like) than the pool on average', async () => {
-  const r = grodd('train', '--config', writeConfig('plus', '  method: greg+\n  sampling: { clusters: 8, pool_size: 96 }\n'), '--runs', runs);
+  const r = grodd('train', '--config', writeConfig('plus', '  method: greg+\n  sampling: { clusters: 8, pool_size: 96 }\neval:\n  every_epoch: { limit: 40 }\n'), '--runs', runs);
   assert.equal(r.code, 0, r.stderr);
   const [dir] = runDirs('plus');
   const log = await readCsv(path.join(dir, 'train_log.csv'));
@@ -135,6 +136,35 @@ test('GReg+ picks outliers by energy: picked candidates are lower-energy (more I
   assert.ok(Number(last.sampling_share) > 0 && Number(last.sampling_share) < 1);
   assert.ok(Number.isFinite(Number(last.picked_energy)) && Number.isFinite(Number(last.pool_energy)));
   assert.match(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8'), /sampling:\n\s+method: energy\n\s+clusters: 8/);
+
+  // Per-step log: 6 steps per epoch (192 / 32), the epoch means of train_log.csv are the means of its rows.
+  const steps = await readCsv(path.join(dir, 'train_steps.csv'));
+  assert.deepEqual(steps.columns, ['epoch', 'step', 'global_step', 'loss', 'ce', 'energy', 'oe', 'grad_reg', 'lr', 'picked_energy', 'pool_energy', 'step_seconds']);
+  assert.deepEqual(steps.rows.map((x) => Number(x.global_step)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  for (const e of [1, 2]) {
+    const rows = steps.rows.filter((x) => Number(x.epoch) === e);
+    for (const k of ['loss', 'grad_reg', 'picked_energy']) {
+      const mean = rows.reduce((t, x) => t + Number(x[k]), 0) / rows.length;
+      assert.ok(Math.abs(mean - Number(log.rows[e - 1][k])) < 1e-9 * Math.max(1, Math.abs(mean)), `epoch ${e} ${k}`);
+    }
+  }
+  assert.ok(steps.rows.every((x) => Number(x.step_seconds) > 0 && Number(x.lr) > 0));
+
+  // Validation after each epoch, on 40-sample subsets (eights: 40 of 64; noise: 40 of 48).
+  for (const row of log.rows) assert.ok(Number(row.val_auroc) >= 0 && Number(row.val_auroc) <= 1 && Number(row.val_fpr95) >= 0, JSON.stringify(row));
+  assert.match(r.stderr, /epoch 2\/2 done in .*validation AUROC [\d.]+%/);
+
+  // TensorBoard: the event file holds every step's loss terms and the epoch scalars (read by an independent parser).
+  const [file] = fs.readdirSync(dir).filter((f) => f.startsWith('events.out.tfevents.'));
+  const events = parseEventFile(path.join(dir, file));
+  assert.equal(events[0].fileVersion, 'brain.Event:2');
+  const at = (tag: string): [number, number][] => events.filter((e) => e.scalars.has(tag)).map((e) => [e.step!, e.scalars.get(tag)!]);
+  assert.deepEqual(at('train/loss'), steps.rows.map((x) => [Number(x.global_step), Math.fround(Number(x.loss))]));
+  assert.deepEqual(at('train/L_gradS').map(([st]) => st), [7, 8, 9, 10, 11, 12], 'the regularizer is logged once active (after warm-up)');
+  assert.deepEqual(at('sampling/picked_energy').length, 12);
+  assert.deepEqual(at('epoch/train_acc').map(([st]) => st), [6, 12]);
+  assert.deepEqual(at('val/energy_auroc/average'), log.rows.map((x, i) => [6 * (i + 1), Math.fround(Number(x.val_auroc))]));
+  assert.equal(at('val/energy_auroc/eights').length, 2);
 });
 
 test('method presets: ce trains without outliers, oe uses the OE loss only', async () => {
@@ -170,6 +200,11 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with the same weights
   for (const k of Object.keys(a.tensors)) assert.deepEqual(b.tensors[k].data, a.tensors[k].data, k);
   assert.equal((await readCsv(path.join(cut, 'train_log.csv'))).rows.length, 3);
   assert.equal(fs.readFileSync(path.join(cut, 'metrics.csv'), 'utf8'), fs.readFileSync(path.join(full, 'metrics.csv'), 'utf8'));
+  // The step logs of the resumed run are the uninterrupted run's (but for timings): the retrained steps once.
+  const stepsOf = async (d: string) => (await readCsv(path.join(d, 'train_steps.csv'))).rows.map(({ step_seconds, ...rest }) => (assert.ok(Number(step_seconds) > 0), rest));
+  assert.deepEqual(await stepsOf(cut), await stepsOf(full));
+  const lossEvents = (d: string) => parseEventFile(path.join(d, fs.readdirSync(d).find((f) => f.startsWith('events.out.tfevents.'))!)).filter((e) => e.scalars.has('train/loss')).map((e) => [e.step, e.scalars.get('train/loss')]);
+  assert.deepEqual(lossEvents(cut), lossEvents(full));
   const again = grodd('train', '--resume', cut);
   assert.equal(again.code, 0);
   assert.match(again.stderr, /already complete/);

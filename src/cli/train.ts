@@ -16,6 +16,7 @@ import { UserError } from '../util/errors';
 import { action } from './action';
 import { evaluateIntoRun } from './report-eval';
 import { TrainProgress } from './progress';
+import { EpochValidation, TrainLogs } from './train-logs';
 import { modelFor, startBackend } from './run-model';
 
 export const BACKEND_OPTION = new Option('--backend <name>', 'tensor backend, overriding GRODD_BACKEND and the config').choices(BACKEND_CHOICES);
@@ -96,6 +97,8 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   );
   await writeStatus(dir, 'running');
   const progress = new TrainProgress(cfg.train.epochs);
+  const logs = await TrainLogs.open(dir, o.resume ? (cont.point?.epoch ?? 0) : undefined);
+  const validation = EpochValidation.of(cfg, data);
   const log: EpochRow[] = cont.log;
   // An interrupted run must not look complete or still running: mark it before exiting.
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -111,11 +114,20 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
       model,
       data,
       {
-        onEpochStart: (e, s) => progress.epochStart(e, s),
-        onStep: (i) => progress.step(i),
-        log: (m) => process.stderr.write(`${m}\n`),
+        onEpochStart: (e, steps) => {
+          progress.epochStart();
+          logs.epochStart(e, steps);
+        },
+        onStep: (i) => {
+          progress.step(i);
+          logs.step(i);
+        },
+        onScoring: (what, done, total) => progress.phase(what, done, total),
+        log: (m) => progress.message(m),
         onEpochEnd: async (row, state) => {
+          const perSet = validation ? await validation.run(model, row) : {};
           progress.epochEnd(row);
+          logs.epoch(row, perSet);
           log.push(row);
           await writeCsv(path.join(dir, 'train_log.csv'), log as unknown as Record<string, unknown>[]);
           if (row.epoch % cfg.train.checkpoint_every === 0 || row.epoch === cfg.train.epochs) {
@@ -139,6 +151,7 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
     await writeStatus(dir, `failed: ${(e as Error).message.split('\n')[0]}`);
     throw e;
   } finally {
+    logs.close();
     process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
   }
 }

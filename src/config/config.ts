@@ -61,6 +61,11 @@ export interface TrainConfig {
 export interface EvalConfig {
   scores: ScoreName[];
   batch_size: number;
+  /**
+   * Validation after every epoch: the AUROC and FPR95 of the first score on seeded subsets of `limit`
+   * samples of the ID test set and of each OOD set (train_log.csv, TensorBoard, grodd report); false: off.
+   */
+  every_epoch: false | { limit: number };
 }
 
 /** A whole run's configuration, every default filled in (what config.yaml of a run holds). */
@@ -162,10 +167,21 @@ export function parseModel(r: ConfigReader): ModelConfig {
   return c;
 }
 
+/** `every_epoch`: false (default), true (500 samples per set) or `{limit: N}`. */
+function parseEveryEpoch(r: ConfigReader): EvalConfig['every_epoch'] {
+  const v = r.raw.every_epoch;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return r.boolean('every_epoch', false) && { limit: 500 };
+  const e = r.object('every_epoch');
+  const c = { limit: e.number('limit', 500, { integer: true, min: 2 }) };
+  e.done();
+  return c;
+}
+
 function parseEval(r: ConfigReader): EvalConfig {
   const c: EvalConfig = {
     scores: r.oneOfList('scores', SCORE_NAMES, SCORE_NAMES),
     batch_size: r.number('batch_size', 256, { integer: true, min: 1 }),
+    every_epoch: parseEveryEpoch(r),
   };
   r.done();
   return c;
