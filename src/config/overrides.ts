@@ -93,6 +93,17 @@ export function provenanceComment(file: string, overrides: Overrides): string {
 
 const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** The message `check` (parseConfig) gives for `doc`, without its file label; undefined when `doc` passes. */
+export function problemOf(check: (raw: unknown, label: string) => unknown, doc: unknown): string | undefined {
+  try {
+    check(doc, '\u0000');
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    return e.message.replace(/^\u0000: /, '');
+  }
+}
+
 /**
  * Applies command-line overrides to the config document `raw` of `file` and checks the result with
  * `check` (parseConfig), so that an unknown key or a wrong value is the usual one-line error. A problem
@@ -105,16 +116,7 @@ export function applyOverrides(raw: unknown, file: string, overrides: Overrides,
   const at = (o: Overrides[number]): string => `${file}: override ${formatOverride(o)}`;
   let merged = raw;
   for (const o of overrides) merged = applyOverride(merged, o[0], o[1], (m) => { throw new UserError(`${at(o)}: ${m}`); });
-  /** check's message without its file label, or undefined when the document passes. */
-  const problem = (doc: unknown): string | undefined => {
-    try {
-      check(doc, '\u0000');
-      return undefined;
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      return e.message.replace(/^\u0000: /, '');
-    }
-  };
+  const problem = (doc: unknown): string | undefined => problemOf(check, doc);
   const p = problem(merged);
   if (p === undefined) return merged;
   if (problem(raw) === p) throw new UserError(`${file}: ${p}`);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as YAML from 'yaml';
 import { Config, parseConfig } from '../config/config';
 import { ConfigReader } from '../config/reader';
-import { applyOverride, keyParts, Overrides } from '../config/overrides';
+import { applyOverride, keyParts, Overrides, problemOf } from '../config/overrides';
 import { UserError } from '../util/errors';
 
 /**
@@ -203,16 +203,7 @@ export function expandSweep(spec: SweepSpec, baseRaw: unknown, baseLabel: string
     applyOverride(raw, key, v, (m) => {
       throw new UserError(`${spec.file}: ${whereOf.get(canonical([key, v])) ?? key}: ${m}`);
     });
-  /** parseConfig's message without its file label, or undefined when the config is valid. */
-  const problem = (raw: unknown): string | undefined => {
-    try {
-      parseConfig(raw, '\u0000');
-      return undefined;
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      return e.message.replace(/^\u0000: /, '');
-    }
-  };
+  const problem = (raw: unknown): string | undefined => problemOf(parseConfig, raw);
   /**
    * Checks one config (the base with `overrides`). A problem that one override causes on its own is
    * reported with the sweep key that sets it; one that only the combination causes, with the config.
