@@ -2,9 +2,8 @@ import { Command } from 'commander';
 import { OodMetrics, oodMetrics } from '../eval/metrics';
 import { writeFileAtomic } from '../io/atomic-write';
 import { CsvTable, readCsv, writeCsv } from '../io/csv';
-import { MetricsRow, metricsRows, SCORE_ROW_COLUMNS, ScoredSet } from '../eval/evaluate';
-import { labelAccuracy } from '../eval/logits';
-import { ScoreName } from '../eval/scores';
+import type { MetricsRow, ScoredSet } from '../eval/evaluate';
+import type { ScoreName } from '../eval/scores';
 import { formatMetrics } from './metrics-table';
 import { UserError } from '../util/errors';
 import { action } from './action';
@@ -126,6 +125,9 @@ const isGroddScores = (t: CsvTable): boolean => t.columns.includes('dataset') &&
  * columns (NaN in files written before grodd recorded them).
  */
 export function groddScoresMetrics(t: CsvTable, file: string, column?: string, oodSet?: string): MetricsRow[] {
+  // Loaded here, not at the top: they bring TensorFlow.js and sharp, which the other formats do not need.
+  const { metricsRows, SCORE_ROW_COLUMNS } = require('../eval/evaluate') as typeof import('../eval/evaluate');
+  const { labelAccuracy } = require('../eval/logits') as typeof import('../eval/logits');
   const meta = new Set<string>(SCORE_ROW_COLUMNS);
   const available = t.columns.filter((c) => !meta.has(c));
   if (column !== undefined && !available.includes(column)) throw new UserError(`--score-column: ${file} has no score column ${JSON.stringify(column)} (it has ${available.join(', ') || 'none'})`);
