@@ -38,8 +38,11 @@ test('bench: writes a baseline, passes against it, fails (exit 1) against a stri
   // The same benchmark again passes (training is deterministic; time gets a wide margin here, the test machine may be busy).
   b.metrics.wall_seconds.rel_tol = 20;
   fs.writeFileSync(baseline, JSON.stringify(b));
-  const p = grodd('bench', '--config', config, '--baseline', baseline, '--out', out);
+  // (With an override that leaves the results as they are: it reaches the training and is recorded.)
+  const p = grodd('bench', '--config', config, '--baseline', baseline, '--out', out, 'train.checkpoint_every=2');
   assert.equal(p.code, 0, p.stderr + p.stdout);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'bench-result.json'), 'utf8')).overrides, ['train.checkpoint_every=2']);
+  assert.match(fs.readFileSync(path.join(out, 'run', 'config.yaml'), 'utf8'), /^  checkpoint_every: 2$/m);
   assert.match(p.stdout, /energy\/average\/auroc\s+higher\s+[\d.]+\s+[\d.]+\s+\+0\.0000 .* pass/);
   assert.match(p.stderr, /\d+ passed, 0 failed/);
 

@@ -10,8 +10,11 @@ export interface Result {
   stderr: string;
 }
 
-/** Single-threaded wasm: child processes must not fight over the 2 cores, and results are reproducible. */
-export const CHILD_ENV = { ...process.env, GRODD_WASM_THREADS: '1' };
+/**
+ * Single-threaded wasm: child processes must not fight over the 2 cores, and results are reproducible.
+ * GRODD_FROM_SOURCE: the CLI runs the TypeScript sources under test, never a build in dist/.
+ */
+export const CHILD_ENV = { ...process.env, GRODD_WASM_THREADS: '1', GRODD_FROM_SOURCE: '1' };
 
 /** Runs `node bin/grodd.js ...args` and returns its exit code and output. */
 export function grodd(...args: string[]): Result {

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { readCsv } from '../src/io/csv';
 import { readSafetensors } from '../src/io/safetensors';
 import { CHILD_ENV, grodd, tempDir, tinyConfig } from './cli-helpers';
+import { parseEventFile } from './tfevents-reader';
 
 const tmp = tempDir('train');
 const runs = path.join(tmp, 'runs');
@@ -49,10 +50,72 @@ test('train writes a complete run directory and prints the metrics; eval reprodu
   assert.match(r.stdout, /ID test accuracy: [\d.]+% \(96 samples\)/);
   assert.match(r.stdout, /energy\s+average/);
 
-  const before = fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8');
-  const e = grodd('eval', '--run', dir);
-  assert.equal(e.code, 0, e.stderr);
-  assert.equal(fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8'), before);
+  // scores.csv joins back to the data: source index, true label and predicted class per sample.
+  const scores = await readCsv(path.join(dir, 'scores.csv'));
+  assert.deepEqual(scores.columns, ['dataset', 'role', 'index', 'label', 'pred', 'energy', 'msp', 'maxlogit']);
+  assert.equal(scores.rows.length, 96 + 64 + 48);
+  const idRows = scores.rows.filter((x) => x.role === 'id');
+  const acc = idRows.filter((x) => x.label === x.pred).length / idRows.length;
+  assert.equal(acc.toFixed(12), Number(metrics.rows[0].id_accuracy).toFixed(12), 'labels and predictions give the reported accuracy');
+  assert.ok(idRows.every((x) => ['0', '1', '2'].includes(x.label)));
+  assert.ok(scores.rows.filter((x) => x.dataset === 'noise').every((x) => x.label === '' && Number(x.index) < 48));
+  assert.equal(new Set(idRows.map((x) => x.index)).size, 96, 'each ID sample has its own source index');
+
+  // grodd metrics recomputes metrics.csv exactly from scores.csv.
+  const recomputed = path.join(tmp, 'recomputed.csv');
+  const gm = grodd('metrics', '--scores', path.join(dir, 'scores.csv'), '--out', recomputed);
+  assert.equal(gm.code, 0, gm.stderr);
+  assert.equal(fs.readFileSync(recomputed, 'utf8'), fs.readFileSync(path.join(dir, 'metrics.csv'), 'utf8'));
+  assert.equal(gm.stdout, r.stdout.slice(r.stdout.indexOf('ID test accuracy')), 'the same table as training printed');
+
+  // eval never overwrites the training-time results unless told to.
+  const own = Object.fromEntries(['metrics.csv', 'scores.csv', 'threshold.json'].map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
+  const named = grodd('eval', '--run', dir, '--name', 'again');
+  assert.equal(named.code, 0, named.stderr);
+  assert.match(named.stderr, /the run's own results are unchanged/);
+  const again = path.join(dir, 'evals', 'again');
+  for (const f of Object.keys(own)) assert.equal(fs.readFileSync(path.join(again, f), 'utf8'), own[f], `evals/again/${f} reproduces the run's ${f}`);
+  assert.match(fs.readFileSync(path.join(again, 'eval.yaml'), 'utf8'), /^# evaluation of .*epoch-0002 \(epoch 2\) of /);
+  const twice = grodd('eval', '--run', dir, '--name', 'again');
+  assert.equal(twice.code, 2);
+  assert.match(twice.stderr, /--name: .*again already holds files; choose another --name/);
+
+  // With overrides and no name: a new evals/<checkpoint>-<timestamp>/; the run's files are untouched.
+  const auto = grodd('eval', '--run', dir, 'eval.scores=[energy]', 'data.ood[0].limit=32');
+  assert.equal(auto.code, 0, auto.stderr);
+  const made = fs.readdirSync(path.join(dir, 'evals')).filter((d) => d.startsWith('epoch-0002-'));
+  assert.equal(made.length, 1);
+  const m2 = await readCsv(path.join(dir, 'evals', made[0], 'metrics.csv'));
+  assert.deepEqual(m2.rows.map((x) => `${x.score}/${x.ood_set}/${x.n_ood}`), ['energy/eights/32', 'energy/noise/48', 'energy/average/80']);
+  assert.match(fs.readFileSync(path.join(dir, 'evals', made[0], 'eval.yaml'), 'utf8'), /with command-line overrides.*\n#   eval\.scores=\["energy"\]\n#   data\.ood\[0\]\.limit=32\n/);
+  for (const f of Object.keys(own)) assert.equal(fs.readFileSync(path.join(dir, f), 'utf8'), own[f], f);
+
+  // --replace rewrites the run's own results (here: one score only, so the change shows).
+  assert.equal(grodd('eval', '--run', dir, '--name', 'x', '--replace').code, 2);
+  const rep = grodd('eval', '--run', dir, '--replace', 'eval.scores=[msp]');
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(path.join(dir, 'threshold.json'), 'utf8')).thresholds), ['msp']);
+});
+
+test('key=value overrides after the config: applied, recorded in config.yaml, checked like the file', async () => {
+  const r = grodd('train', '--config', writeConfig('over'), 'train.epochs=1', 'seed=5', 'data.ood[1].size=20', 'model.channels=[4, 8]', '--runs', runs);
+  assert.equal(r.code, 0, r.stderr);
+  const [dir] = runDirs('over');
+  const cfg = fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8');
+  assert.match(cfg, /^# resolved config of .*over\.yaml with command-line overrides \(every default filled in\)\n#   train\.epochs=1\n#   seed=5\n#   data\.ood\[1\]\.size=20\n#   model\.channels=\[4,8\]\n/);
+  assert.match(cfg, /^seed: 5$/m);
+  assert.equal((await readCsv(path.join(dir, 'train_log.csv'))).rows.length, 1);
+  const m = await readCsv(path.join(dir, 'metrics.csv'));
+  assert.equal(m.rows.find((x) => x.ood_set === 'noise')!.n_ood, '20');
+
+  const bad = grodd('train', '--config', writeConfig('over-bad'), 'train.lrr=0.1', '--runs', runs);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^grodd: .*over-bad\.yaml: override train\.lrr=0\.1: train\.lrr: unknown key \(did you mean "lr"\?\)/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.equal(runDirs('over-bad').length, 0);
+  const resume = grodd('train', '--resume', dir, 'train.epochs=3');
+  assert.equal(resume.code, 2);
+  assert.match(resume.stderr, /overrides apply to a new run \(--config\)/);
 });
 
 test('the same seed on the same backend gives the same weights', async () => {
@@ -65,7 +128,7 @@ test('the same seed on the same backend gives the same weights', async () => {
 });
 
 test('GReg+ picks outliers by energy: picked candidates are lower-energy (more ID-like) than the pool on average', async () => {
-  const r = grodd('train', '--config', writeConfig('plus', '  method: greg+\n  sampling: { clusters: 8, pool_size: 96 }\n'), '--runs', runs);
+  const r = grodd('train', '--config', writeConfig('plus', '  method: greg+\n  sampling: { clusters: 8, pool_size: 96 }\neval:\n  every_epoch: { limit: 40 }\n'), '--runs', runs);
   assert.equal(r.code, 0, r.stderr);
   const [dir] = runDirs('plus');
   const log = await readCsv(path.join(dir, 'train_log.csv'));
@@ -73,6 +136,35 @@ test('GReg+ picks outliers by energy: picked candidates are lower-energy (more I
   assert.ok(Number(last.sampling_share) > 0 && Number(last.sampling_share) < 1);
   assert.ok(Number.isFinite(Number(last.picked_energy)) && Number.isFinite(Number(last.pool_energy)));
   assert.match(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8'), /sampling:\n\s+method: energy\n\s+clusters: 8/);
+
+  // Per-step log: 6 steps per epoch (192 / 32), the epoch means of train_log.csv are the means of its rows.
+  const steps = await readCsv(path.join(dir, 'train_steps.csv'));
+  assert.deepEqual(steps.columns, ['epoch', 'step', 'global_step', 'loss', 'ce', 'energy', 'oe', 'grad_reg', 'lr', 'picked_energy', 'pool_energy', 'step_seconds']);
+  assert.deepEqual(steps.rows.map((x) => Number(x.global_step)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  for (const e of [1, 2]) {
+    const rows = steps.rows.filter((x) => Number(x.epoch) === e);
+    for (const k of ['loss', 'grad_reg', 'picked_energy']) {
+      const mean = rows.reduce((t, x) => t + Number(x[k]), 0) / rows.length;
+      assert.ok(Math.abs(mean - Number(log.rows[e - 1][k])) < 1e-9 * Math.max(1, Math.abs(mean)), `epoch ${e} ${k}`);
+    }
+  }
+  assert.ok(steps.rows.every((x) => Number(x.step_seconds) > 0 && Number(x.lr) > 0));
+
+  // Validation after each epoch, on 40-sample subsets (eights: 40 of 64; noise: 40 of 48).
+  for (const row of log.rows) assert.ok(Number(row.val_auroc) >= 0 && Number(row.val_auroc) <= 1 && Number(row.val_fpr95) >= 0, JSON.stringify(row));
+  assert.match(r.stderr, /epoch 2\/2 done in .*validation AUROC [\d.]+%/);
+
+  // TensorBoard: the event file holds every step's loss terms and the epoch scalars (read by an independent parser).
+  const [file] = fs.readdirSync(dir).filter((f) => f.startsWith('events.out.tfevents.'));
+  const events = parseEventFile(path.join(dir, file));
+  assert.equal(events[0].fileVersion, 'brain.Event:2');
+  const at = (tag: string): [number, number][] => events.filter((e) => e.scalars.has(tag)).map((e) => [e.step!, e.scalars.get(tag)!]);
+  assert.deepEqual(at('train/loss'), steps.rows.map((x) => [Number(x.global_step), Math.fround(Number(x.loss))]));
+  assert.deepEqual(at('train/L_gradS').map(([st]) => st), [7, 8, 9, 10, 11, 12], 'the regularizer is logged once active (after warm-up)');
+  assert.deepEqual(at('sampling/picked_energy').length, 12);
+  assert.deepEqual(at('epoch/train_acc').map(([st]) => st), [6, 12]);
+  assert.deepEqual(at('val/energy_auroc/average'), log.rows.map((x, i) => [6 * (i + 1), Math.fround(Number(x.val_auroc))]));
+  assert.equal(at('val/energy_auroc/eights').length, 2);
 });
 
 test('method presets: ce trains without outliers, oe uses the OE loss only', async () => {
@@ -108,6 +200,11 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with the same weights
   for (const k of Object.keys(a.tensors)) assert.deepEqual(b.tensors[k].data, a.tensors[k].data, k);
   assert.equal((await readCsv(path.join(cut, 'train_log.csv'))).rows.length, 3);
   assert.equal(fs.readFileSync(path.join(cut, 'metrics.csv'), 'utf8'), fs.readFileSync(path.join(full, 'metrics.csv'), 'utf8'));
+  // The step logs of the resumed run are the uninterrupted run's (but for timings): the retrained steps once.
+  const stepsOf = async (d: string) => (await readCsv(path.join(d, 'train_steps.csv'))).rows.map(({ step_seconds, ...rest }) => (assert.ok(Number(step_seconds) > 0), rest));
+  assert.deepEqual(await stepsOf(cut), await stepsOf(full));
+  const lossEvents = (d: string) => parseEventFile(path.join(d, fs.readdirSync(d).find((f) => f.startsWith('events.out.tfevents.'))!)).filter((e) => e.scalars.has('train/loss')).map((e) => [e.step, e.scalars.get('train/loss')]);
+  assert.deepEqual(lossEvents(cut), lossEvents(full));
   const again = grodd('train', '--resume', cut);
   assert.equal(again.code, 0);
   assert.match(again.stderr, /already complete/);

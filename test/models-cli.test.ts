@@ -14,11 +14,12 @@ import { readCsv } from '../src/io/csv';
 import { WritableTensor, encodeSafetensors, readSafetensors } from '../src/io/safetensors';
 import { idThreshold } from '../src/eval/threshold';
 import { TEST_BACKEND } from './test-backend';
+import { CHILD_ENV } from './cli-helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-models-cli-'));
 
 function grodd(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8', env: { ...process.env, GRODD_WASM_THREADS: '1' } });
+  const r = spawnSync(process.execPath, ['bin/grodd.js', ...args], { encoding: 'utf8', env: CHILD_ENV });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { fpr95, oodMetrics, rocPoints } from '../src/eval/metrics';
 import { svgToPng } from '../src/report/png';
-import { binDensity, fpr95Point, histogramSvg, legendHeight, MARGIN, niceTicks, rocSvg, trainingCurvesSvg } from '../src/report/svg';
+import { binDensity, fpr95Point, histogramSvg, legendHeight, MARGIN, movingAverage, niceTicks, rocSvg, trainingCurvesSvg } from '../src/report/svg';
 
 // ID scores 1..20; OOD scores chosen so that two ROC points share TPR 95% (thresholds 2 and 1.5).
 const ID = Array.from({ length: 20 }, (_, i) => i + 1);
@@ -73,4 +73,26 @@ test('training curves: one panel per loss component, accuracy and lr; PNG render
   assert.equal(meta.width, 2 * w, 'rendered at twice the SVG size');
   assert.deepEqual(niceTicks(1, 2, 5), [1, 1.2, 1.4, 1.6, 1.8, 2]);
   assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+});
+
+test('training curves: warm-up epochs shaded without the margin losses; OE and validation AUROC panels when present', () => {
+  const rows = [1, 2, 3].map((e) => ({ epoch: e, loss: 2 / e, ce: 1.5 / e, energy: e === 1 ? 0 : 0.3 / e, grad_reg: e === 1 ? 0 : 0.01 * e, oe: 0, train_acc: 0.5 + 0.1 * e, lr: 0.1 / e, m_in: e === 1 ? NaN : -7, val_auroc: 0.6 + 0.1 * e }));
+  const svg = trainingCurvesSvg(rows);
+  assert.equal(svg.match(/class="warmup"/g)?.length, 7, 'every panel shades epoch 1');
+  const points = (k: string): number => svg.match(new RegExp(`class="curve-${k}" points="([^"]+)"`))![1].split(' ').length;
+  assert.equal(points('energy'), 2, 'L_S is not drawn in the warm-up epoch');
+  assert.equal(points('ce'), 3);
+  assert.match(svg, /validation AUROC \(%\)/);
+  assert.doesNotMatch(svg, /outlier exposure/, 'an all-zero OE term gets no panel');
+  assert.match(trainingCurvesSvg(rows.map((r) => ({ ...r, oe: 0.2 }))), /outlier exposure L_OE/);
+  assert.deepEqual(movingAverage([1, 2, 3, 4, 5], 3), [1.5, 2, 3, 4, 4.5]);
+});
+
+test('histogram: the training margins are drawn at -m on the energy score axis, which widens to show them', () => {
+  const svg = histogramSvg({ score: 'energy', id: { name: 'id', scores: ID }, ood: { name: 'ood', scores: OOD }, margins: { mIn: -30, mOut: -2 } });
+  assert.match(svg, /class="margin-in" data-score="30"/);
+  assert.match(svg, /class="margin-out" data-score="2"/);
+  const x = (cls: string): number => Number(svg.match(new RegExp(`class="${cls}" [^>]*x1="([\\d.]+)"`))![1]);
+  assert.ok(x('margin-in') > x('margin-out'), 'the ID margin lies on the high-score side');
+  assert.ok(x('margin-in') <= 640 - MARGIN.right, 'inside the plot');
 });

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyOverride, cartesian, expandSweep, firstDifference, parseSweep, shortKeys, valueToken } from '../src/sweep/grid';
-import { summarize, meanStd, TrialResult } from '../src/sweep/summary';
+import { applyOverride } from '../src/config/overrides';
+import { cartesian, expandSweep, firstDifference, parseSweep, shortKeys, valueToken } from '../src/sweep/grid';
+import { summarize, TrialResult } from '../src/sweep/summary';
+import { meanStd } from '../src/util/stats';
 
 const BASE = {
   name: 'base',

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { Baseline, compare, ComparisonRow, makeBaseline, parseBaseline, slack } from '../bench/compare';
 import { loadConfig } from '../config/config';
+import { formatOverride, Overrides, parseOverrideArgs } from '../config/overrides';
 import { AVERAGE, METRIC_KEYS } from '../eval/evaluate';
 import { writeFileAtomic } from '../io/atomic-write';
 import { readCsv, writeCsv } from '../io/csv';
@@ -94,8 +95,8 @@ function table(rows: ComparisonRow[], baseline: Baseline): string {
   );
 }
 
-async function runBench(o: BenchOpts): Promise<void> {
-  const cfg = loadConfig(o.config); // a config error is reported before anything runs
+async function runBench(o: BenchOpts, overrides: Overrides): Promise<void> {
+  const cfg = loadConfig(o.config, overrides); // a config error is reported before anything runs
   let previous: Baseline | undefined;
   if (fs.existsSync(o.baseline)) {
     let raw: unknown;
@@ -116,7 +117,7 @@ async function runBench(o: BenchOpts): Promise<void> {
   const logFile = path.join(o.out, 'train.log');
   process.stderr.write(`bench: training ${o.config} in ${runDir} (log ${logFile}, ${env.GRODD_WASM_THREADS} thread(s))\n`);
   const t0 = process.hrtime.bigint();
-  const r = await runTrain(['train', '--config', o.config, '--run-dir', runDir], logFile, env);
+  const r = await runTrain(['train', '--config', o.config, '--run-dir', runDir, ...overrides.map(formatOverride)], logFile, env);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const status = readStatus(runDir);
   if (r.code !== 0 || status !== 'completed') {
@@ -151,7 +152,7 @@ async function runBench(o: BenchOpts): Promise<void> {
   };
   const created = new Date().toISOString();
   const commit = gitCommit();
-  const out = { schema: 1, config: o.config, created, commit, run_dir: runDir, environment, wall_seconds: result.wall_seconds, train_seconds: Number(trainSeconds.toFixed(2)), metrics: result };
+  const out = { schema: 1, config: o.config, overrides: overrides.map(formatOverride), created, commit, run_dir: runDir, environment, wall_seconds: result.wall_seconds, train_seconds: Number(trainSeconds.toFixed(2)), metrics: result };
   await writeFileAtomic(path.join(o.out, 'bench-result.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeCsv(path.join(o.out, 'bench-result.csv'), [{ created, commit: commit ?? '', config: o.config, ...environment, train_seconds: out.train_seconds, ...result }]);
 
@@ -177,10 +178,11 @@ export function registerBench(program: Command): void {
   program
     .command('bench')
     .description('train and evaluate a fixed small benchmark and compare its metrics and wall time with a baseline (exit 1 on a regression)')
+    .argument('[overrides...]', 'config overrides KEY=VALUE, passed to the training (recorded in bench-result.json)')
     .requiredOption('-c, --config <file>', 'benchmark config, e.g. configs/ci-bench.yaml')
     .requiredOption('--baseline <file>', 'baseline JSON with values and tolerances, e.g. bench/baseline.json')
     .option('--update-baseline', 'write the results as the new baseline (keeping its tolerances) instead of failing on a difference')
     .option('--out <dir>', 'where the run, bench-result.json and bench-result.csv go', 'bench/out')
     .option('--score <name>', 'score whose metrics are compared', 'energy')
-    .action(action((o: BenchOpts) => runBench(o)));
+    .action(action((args: string[], o: BenchOpts) => runBench(o, parseOverrideArgs(args))));
 }

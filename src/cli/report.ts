@@ -2,14 +2,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import * as YAML from 'yaml';
-import { AVERAGE } from '../eval/evaluate';
+import { AVERAGE, SCORE_ROW_COLUMNS } from '../eval/evaluate';
 import { oodMetrics, rocPoints } from '../eval/metrics';
 import { writeFileAtomic } from '../io/atomic-write';
 import { readCsv } from '../io/csv';
 import { readStatus } from '../io/run-dir';
-import { reportHtml, RunReport } from '../report/html';
+import { reportHtml, RunReport, SeedGroup } from '../report/html';
 import { writePng } from '../report/png';
-import { fpr95Point, histogramSvg, RocCurveInput, rocSvg, trainingCurvesSvg, TrainLogRow } from '../report/svg';
+import { fpr95Point, histogramSvg, RocCurveInput, rocSvg, trainingCurvesSvg, TrainLogRow, TrainStepRow } from '../report/svg';
+import { canonical } from '../sweep/grid';
+import { defaultAuxBatchSize } from '../train/energy-sampling';
 import { UserError } from '../util/errors';
 import { action } from './action';
 
@@ -56,16 +58,19 @@ function configSummary(cfg: Record<string, any>): [string, string][] {
   const ds = (d: Record<string, any> | undefined): string | undefined =>
     d ? `${d.name} (${d.format}${d.classes ? `, classes ${d.classes.join(',')}` : ''}${d.limit ? `, limit ${d.limit}` : ''})` : undefined;
   add('name', cfg.name);
+  add('method', cfg.train?.method);
   add('seed', cfg.seed);
   add('backend', cfg.backend);
   add('ID train', ds(cfg.data?.id?.train));
   add('ID test', ds(cfg.data?.id?.test));
   add('auxiliary', ds(cfg.data?.aux) ?? 'none');
   add('OOD sets', (cfg.data?.ood ?? []).map((d: Record<string, any>) => d.name).join(', '));
-  add('model', cfg.model ? `${cfg.model.arch} channels [${(cfg.model.channels ?? []).join(', ')}]` : undefined);
+  add('model', cfg.model ? `${cfg.model.arch}${cfg.model.channels ? ` channels [${cfg.model.channels.join(', ')}]` : ''}` : undefined);
   const t = cfg.train;
   if (t) {
-    add('epochs / batch', `${t.epochs} / ${t.batch_size} (aux ${t.aux_batch_size})`);
+    const sm = t.sampling ?? {};
+    const aux = sm.aux_batch_size ?? (t.batch_size === undefined ? undefined : defaultAuxBatchSize(t.batch_size, sm.method === 'energy' && sm.two_way !== false));
+    add('epochs / batch', `${t.epochs} / ${t.batch_size}${cfg.data?.aux && aux !== undefined ? ` (+ ${aux} outliers, ${sm.method ?? 'random'} sampling)` : ''}`);
     add('optimizer', `${t.optimizer?.name} lr ${t.lr}, ${t.schedule?.name} schedule${t.optimizer?.weight_decay ? `, weight decay ${t.optimizer.weight_decay}` : ''}`);
     add('λ_S (energy loss)', t.energy_loss?.weight);
     add('λ_∇S (grad reg)', t.grad_reg ? `${t.grad_reg.weight} (${t.grad_reg.mode}${t.grad_reg.mode === 'finite-difference' ? `, h ${t.grad_reg.fd_step}` : ''})` : undefined);
@@ -78,8 +83,22 @@ function configSummary(cfg: Record<string, any>): [string, string][] {
   return out;
 }
 
+/** What the report keeps of a run besides its page: whether it has the score, and its ROC curves per OOD set. */
+interface ReadRun extends RunReport {
+  hasScore: boolean;
+  roc: Map<string, RocCurveInput>;
+  /** The config without name and seed (canonical JSON): runs that differ only in seed share it. */
+  seedless?: string;
+}
+
+/** Margins in force at the end of training (the last train_log.csv row that has them). */
+function finalMargins(rows: TrainLogRow[]): { mIn: number; mOut: number } | undefined {
+  const r = [...rows].reverse().find((x) => Number.isFinite(x.m_in) && Number.isFinite(x.m_out));
+  return r ? { mIn: r.m_in!, mOut: r.m_out! } : undefined;
+}
+
 /** Reads a run, writes its figures into `<run>/figures/`, and returns what the HTML page shows. */
-async function reportRun(dir: string, label: string, score: string): Promise<RunReport & { hasScore: boolean }> {
+async function reportRun(dir: string, label: string, score: string): Promise<ReadRun> {
   const notes: string[] = [];
   const figures: RunReport['figures'] = [];
   const figDir = path.join(dir, 'figures');
@@ -89,7 +108,11 @@ async function reportRun(dir: string, label: string, score: string): Promise<Run
   } catch (e) {
     notes.push(`config.yaml unreadable: ${(e as Error).message.split('\n')[0]}`);
   }
-  const rep: RunReport & { hasScore: boolean } = { label, dir, status: readStatus(dir), config: configSummary(cfg), metrics: [], figures, notes, hasScore: false };
+  const { name: _name, seed, ...rest } = cfg;
+  const rep: ReadRun = {
+    label, dir, status: readStatus(dir), config: configSummary(cfg), metrics: [], figures, notes, hasScore: false, roc: new Map(),
+    method: cfg.train?.method, seed: typeof seed === 'number' ? seed : undefined, seedless: cfg.train ? canonical(rest) : undefined,
+  };
   const fig = async (name: string, title: string, svg: string): Promise<void> => {
     fs.mkdirSync(figDir, { recursive: true });
     const file = path.join(figDir, `${name}.png`);
@@ -98,16 +121,30 @@ async function reportRun(dir: string, label: string, score: string): Promise<Run
     figures.push({ title, png, file });
   };
 
+  let logRows: TrainLogRow[] = [];
   const logFile = path.join(dir, 'train_log.csv');
   if (fs.existsSync(logFile)) {
     const log = await readCsv(logFile);
-    const rows: TrainLogRow[] = log.rows.map((r) => ({
-      epoch: num(r.epoch), loss: num(r.loss), ce: num(r.ce), energy: num(r.energy), grad_reg: num(r.grad_reg), train_acc: num(r.train_acc), lr: r.lr === undefined ? undefined : num(r.lr),
+    logRows = log.rows.map((r) => ({
+      epoch: num(r.epoch), loss: num(r.loss), ce: num(r.ce), energy: num(r.energy), grad_reg: num(r.grad_reg), oe: num(r.oe), train_acc: num(r.train_acc),
+      lr: num(r.lr), m_in: r.m_in === undefined ? undefined : num(r.m_in), m_out: num(r.m_out), val_auroc: num(r.val_auroc),
     }));
-    if (rows.length) {
-      rep.epochs = rows.length;
-      rep.trainSeconds = log.rows.reduce((s, r) => s + (num(r.seconds) || 0), 0);
-      await fig('training', 'training curves (train_log.csv)', trainingCurvesSvg(rows, { title: `${label}: training` }));
+    if (logRows.length) {
+      rep.epochs = logRows.length;
+      rep.trainSeconds = log.rows.reduce((t, r) => t + (num(r.seconds) || 0), 0);
+      const stepsFile = path.join(dir, 'train_steps.csv');
+      const steps: TrainStepRow[] = [];
+      if (fs.existsSync(stepsFile)) {
+        const perEpoch = new Map<number, number>();
+        const t = await readCsv(stepsFile);
+        for (const r of t.rows) perEpoch.set(num(r.epoch), Math.max(perEpoch.get(num(r.epoch)) ?? 0, num(r.step)));
+        const full = Math.max(...perEpoch.values());
+        for (const r of t.rows) {
+          steps.push({ x: num(r.epoch) - 1 + num(r.step) / full, values: { loss: num(r.loss), ce: num(r.ce), energy: num(r.energy), grad_reg: num(r.grad_reg), oe: num(r.oe), lr: num(r.lr) } });
+        }
+      }
+      const what = steps.length ? 'per step (light), moving average, and epoch means (dots) from train_steps.csv and train_log.csv' : 'epoch means from train_log.csv';
+      await fig('training', `training curves: ${what}; warm-up epochs shaded`, trainingCurvesSvg(logRows, { title: `${label}: training`, steps }));
     }
   } else notes.push('no train_log.csv');
 
@@ -120,11 +157,15 @@ async function reportRun(dir: string, label: string, score: string): Promise<Run
     if (m.rows.length && !rows.length) notes.push(`metrics.csv has no ${score} rows (scores: ${[...new Set(m.rows.map((r) => r.score))].join(', ')})`);
   } else notes.push('no metrics.csv');
 
+  // The margins shape the energy score only, and only when the energy loss or the regularizer trained with them.
+  const t = cfg.train ?? {};
+  const margins = score === 'energy' && (t.energy_loss?.weight > 0 || t.grad_reg?.weight > 0) ? finalMargins(logRows) : undefined;
   const scoresFile = path.join(dir, 'scores.csv');
   if (fs.existsSync(scoresFile)) {
     const s = await readCsv(scoresFile);
     if (!s.columns.includes(score)) {
-      notes.push(`scores.csv has no ${score} column (it has ${s.columns.filter((c) => c !== 'dataset' && c !== 'role').join(', ')})`);
+      const meta = new Set<string>(SCORE_ROW_COLUMNS);
+      notes.push(`scores.csv has no ${score} column (it has ${s.columns.filter((c) => !meta.has(c)).join(', ')})`);
     } else {
       rep.hasScore = true;
       const id: number[] = [];
@@ -145,8 +186,11 @@ async function reportRun(dir: string, label: string, score: string): Promise<Run
         if (!id.length || !scores.length) continue;
         const roc = rocPoints(id, scores);
         const point = fpr95Point(id, scores, roc);
-        curves.push({ name, roc, auroc: oodMetrics(id, scores).auroc, fpr95: point });
-        await fig(`hist-${safeName(score)}-${safeName(name)}`, `${score} score histogram: ${idName} vs ${name}, FPR95 threshold dashed`, histogramSvg({ score, id: { name: idName, scores: id }, ood: { name, scores }, threshold: point, title: `${label}: ${score}, ID vs ${name}` }));
+        const curve = { name, roc, auroc: oodMetrics(id, scores).auroc, fpr95: point };
+        curves.push(curve);
+        rep.roc.set(name, curve);
+        const marginNote = margins ? ', training margins dotted' : '';
+        await fig(`hist-${safeName(score)}-${safeName(name)}`, `${score} score histogram: ${idName} vs ${name}, FPR95 threshold dashed${marginNote}`, histogramSvg({ score, id: { name: idName, scores: id }, ood: { name, scores }, threshold: point, margins, title: `${label}: ${score}, ID vs ${name}` }));
       }
       if (curves.length) await fig(`roc-${safeName(score)}`, `ROC curves, ${score} score (circles: the FPR95 points)`, rocSvg(curves, { score, title: `${label}: ROC, ${score}` }));
     }
@@ -156,10 +200,27 @@ async function reportRun(dir: string, label: string, score: string): Promise<Run
   return rep;
 }
 
+/** Runs whose configs differ only in seed (at least two), each group in the order of its first run. */
+export function seedGroups(runs: { seedless?: string; seed?: number }[]): number[][] {
+  const by = new Map<string, number[]>();
+  runs.forEach((r, i) => {
+    if (r.seedless === undefined) return;
+    if (!by.has(r.seedless)) by.set(r.seedless, []);
+    by.get(r.seedless)!.push(i);
+  });
+  return [...by.values()].filter((g) => g.length > 1 && new Set(g.map((i) => runs[i].seed)).size === g.length);
+}
+
+/** A group's name: its runs' labels without their seed part when that makes them equal, else the first label and a count. */
+function groupLabel(labels: string[]): string {
+  const stripped = labels.map((l) => l.replace(/[._-]?seed-?\d+/, ''));
+  return stripped.every((l) => l === stripped[0]) && stripped[0] ? stripped[0] : `${labels[0]} +${labels.length - 1}`;
+}
+
 async function runReport(dirs: string[], o: ReportOpts): Promise<void> {
   const runs = expandRunDirs(dirs);
   const names = labels(runs);
-  const reports: (RunReport & { hasScore: boolean })[] = [];
+  const reports: ReadRun[] = [];
   for (const [i, d] of runs.entries()) {
     process.stderr.write(`report: ${d}\n`);
     reports.push(await reportRun(d, names[i], o.score));
@@ -167,11 +228,30 @@ async function runReport(dirs: string[], o: ReportOpts): Promise<void> {
   if (!reports.some((r) => r.hasScore || r.metrics.length)) {
     throw new UserError(`no run has ${o.score} scores; choose --score among the columns of the runs' scores.csv (e.g. energy, msp, maxlogit)`);
   }
-  const html = reportHtml(reports, { score: o.score, generated: new Date().toISOString(), command: `grodd report ${dirs.join(' ')} --score ${o.score}` });
+  const groups: SeedGroup[] = seedGroups(reports).map((members) => ({ label: groupLabel(members.map((i) => reports[i].label)), members }));
+
+  // One figure per OOD set with every run's ROC curve, when several runs have that set.
+  const overlays: RunReport['figures'] = [];
+  const figDir = o.out.replace(/\.html?$/i, '') + '-figures';
+  const sets = [...new Set(reports.flatMap((r) => [...r.roc.keys()]))];
+  for (const set of sets) {
+    const withSet = reports.filter((r) => r.roc.has(set));
+    if (withSet.length < 2) continue;
+    const curves = withSet.map((r) => ({ ...r.roc.get(set)!, name: r.label }));
+    const svg = rocSvg(curves, { score: o.score, title: `ROC of ${withSet.length} runs: ${o.score} score, ID vs ${set}` });
+    fs.mkdirSync(figDir, { recursive: true });
+    const file = path.join(figDir, `roc-${safeName(o.score)}-${safeName(set)}.png`);
+    const png = await writePng(file, svg);
+    await writeFileAtomic(file.replace(/\.png$/, '.svg'), svg);
+    overlays.push({ title: `ROC curves of the runs on ${set} (${o.score} score; circles: FPR95 points)`, png, file });
+  }
+
+  const html = reportHtml(reports, { score: o.score, generated: new Date().toISOString(), command: `grodd report ${dirs.join(' ')} --score ${o.score}`, groups, figures: overlays });
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   await writeFileAtomic(o.out, html);
-  const nFig = reports.reduce((s, r) => s + r.figures.length, 0);
-  process.stderr.write(`wrote ${o.out} (${runs.length} run(s), ${nFig} figure(s); PNG and SVG files in each run's figures/)\n`);
+  const nFig = reports.reduce((s, r) => s + r.figures.length, 0) + overlays.length;
+  const where = overlays.length ? `; run comparisons in ${figDir}/` : '';
+  process.stderr.write(`wrote ${o.out} (${runs.length} run(s), ${groups.length} seed group(s), ${nFig} figure(s); PNG and SVG files in each run's figures/${where})\n`);
 }
 
 export function registerReport(program: Command): void {

@@ -30,9 +30,8 @@ import * as YAML from 'yaml';
 import { Config, loadConfig } from '../config/config';
 import { ConfigReader } from '../config/reader';
 import { Dataset } from '../data/dataset';
-import { ImageFolderDataset } from '../data/image-folder';
 import { DatasetSpec, openDataset, parseDatasetSpec } from '../data/spec';
-import { SubsetDataset } from '../data/subset';
+import { sampleSource } from '../data/source';
 import { TransformSpec, TransformedDataset, transformedShape } from '../data/transforms';
 import { SCORES, ScoreName, isScoreName } from '../eval/scores';
 import { readRunThreshold } from '../eval/threshold';
@@ -73,13 +72,6 @@ function dataEntry(spec: string): Record<string, unknown> {
     throw new UserError(`--data: ${JSON.stringify(spec)} is neither an existing directory of images nor an inline dataset entry such as '{format: image-folder, dir: photos}'`);
   }
   return raw as Record<string, unknown>;
-}
-
-/** The file behind sample i, when the set is an image folder (possibly subset). */
-function sourcePath(ds: Dataset, i: number): string | undefined {
-  if (ds instanceof SubsetDataset) return sourcePath(ds.base, ds.indices[i]);
-  if (ds instanceof ImageFolderDataset) return ds.files[i];
-  return undefined;
 }
 
 async function runScore(o: ScoreOpts): Promise<void> {
@@ -154,7 +146,7 @@ async function runScore(o: ScoreOpts): Promise<void> {
         for (let j = 1; j < k; j++) if (logits[r * k + j] > logits[r * k + pred]) pred = j;
         const isOod = threshold === undefined ? undefined : scores[r] < threshold;
         if (isOod) flagged++;
-        return { index: i, path: sourcePath(rawSet, i) ?? i, score: scores[r], pred, is_ood: isOod };
+        return { index: i, path: sampleSource(rawSet, i).path ?? i, score: scores[r], pred, is_ood: isOod };
       });
       fs.writeSync(fd, formatCsv(rows, columns, o.out, false));
     }

@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import * as YAML from 'yaml';
-import { configToYaml } from '../config/config';
+import { configToYaml, parseConfig } from '../config/config';
+import { applyOverrides, formatOverride, Overrides, parseOverrideArgs } from '../config/overrides';
 import { writeFileAtomic } from '../io/atomic-write';
 import { writeCsv } from '../io/csv';
 import { readStatus } from '../io/run-dir';
@@ -34,9 +35,14 @@ function readText(file: string, what: string): string {
   }
 }
 
-/** Reads a sweep file and its base config and expands the trials (every config checked). */
-export function loadSweep(file: string): ExpandedSweep {
+/** Reads a sweep file and its base config, applies command-line `overrides` to the base, and expands the trials (every config checked). */
+export function loadSweep(file: string, overrides: Overrides = []): ExpandedSweep {
   const spec = parseSweepText(readText(file, 'sweep file'), file);
+  for (const [k] of overrides) {
+    if (k === 'name' || k.startsWith('name.')) throw new UserError(`override ${k}: the sweep names each trial's run; it cannot be overridden`);
+    if (k === 'seed' && spec.seeds) throw new UserError(`override seed: ${file} sets seeds: [${spec.seeds.join(', ')}]; edit that list instead`);
+  }
+  const expand = (raw: unknown, label: string): ExpandedSweep => expandSweep(spec, applyOverrides(raw, label, overrides, parseConfig), label);
   if ('file' in spec.base) {
     const baseFile = path.resolve(path.dirname(file), spec.base.file);
     const text = readText(baseFile, `base config (${file}: base)`);
@@ -46,9 +52,9 @@ export function loadSweep(file: string): ExpandedSweep {
     } catch (e) {
       throw new UserError(`${baseFile}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
     }
-    return expandSweep(spec, raw, path.relative(process.cwd(), baseFile) || baseFile);
+    return expand(raw, path.relative(process.cwd(), baseFile) || baseFile);
   }
-  return expandSweep(spec, spec.base.inline, `${file}: base`);
+  return expand(spec.base.inline, `${file}: base`);
 }
 
 /** Holds `<sweep dir>/sweep.lock` so that two sweeps never run the same trials at once. */
@@ -84,13 +90,13 @@ function resultLine(r: TrialResult): string {
   return `energy FPR95 ${pct(m('fpr95'))}%, AUROC ${pct(m('auroc'))}%, ID acc ${pct(r.id_accuracy)}%`;
 }
 
-async function runSweep(o: SweepOpts): Promise<void> {
-  const sweep = loadSweep(o.config);
+async function runSweep(o: SweepOpts, overrides: Overrides): Promise<void> {
+  const sweep = loadSweep(o.config, overrides);
   const root = path.join(o.runs, sweep.name);
   const dirOf = (t: Trial): string => path.join(root, t.id);
   const cfgOf = (t: Trial): string => path.join(root, 'trials', `${t.id}.yaml`);
   const logOf = (t: Trial): string => path.join(root, 'logs', `${t.id}.log`);
-  const resumeCmd = ['grodd sweep --config', o.config, ...(o.runs !== 'runs' ? ['--runs', o.runs] : []), ...(o.jobs !== 1 ? ['--jobs', String(o.jobs)] : []), ...(o.backend ? ['--backend', o.backend] : [])].join(' ');
+  const resumeCmd = ['grodd sweep --config', o.config, ...(o.runs !== 'runs' ? ['--runs', o.runs] : []), ...(o.jobs !== 1 ? ['--jobs', String(o.jobs)] : []), ...(o.backend ? ['--backend', o.backend] : []), ...overrides.map(formatOverride)].join(' ');
 
   // A trial that already ran must have run with the config the sweep file gives now.
   const state = sweep.trials.map((t) => {
@@ -196,7 +202,7 @@ async function runSweep(o: SweepOpts): Promise<void> {
 
   try {
     // (Re)written for every trial not yet started, so that a trial never runs a stale config file.
-    for (const t of todo) if (!state[sweep.trials.indexOf(t)].started) await writeFileAtomic(cfgOf(t), `# trial ${t.id} of sweep ${sweep.name} (${o.config})\n${configToYaml(t.config)}`);
+    for (const t of todo) if (!state[sweep.trials.indexOf(t)].started) await writeFileAtomic(cfgOf(t), `# trial ${t.id} of sweep ${sweep.name} (${o.config})${overrides.length ? ', its base with command-line overrides' : ''}\n${overrides.map((x) => `#   ${formatOverride(x)}\n`).join('')}${configToYaml(t.config)}`);
     await writeSummary();
     const active = new Set<Promise<void>>();
     let k = 0;
@@ -240,10 +246,11 @@ export function registerSweep(program: Command): void {
   program
     .command('sweep')
     .description('train and evaluate every trial of a sweep file (grid x trials x seeds); rerunning resumes it')
+    .argument('[overrides...]', "overrides KEY=VALUE of the sweep's base config, e.g. train.epochs=2")
     .requiredOption('-c, --config <file>', 'sweep YAML (name, base, grid, trials, seeds)')
     .option('--runs <dir>', 'root of the sweep directory <runs>/<sweep name>/', 'runs')
     .option('-j, --jobs <n>', 'trials trained at the same time (child processes)', positiveInt, 1)
     .addOption(BACKEND_OPTION)
     .option('--dry-run', 'list the trials and their state, run nothing')
-    .action(action((o: SweepOpts) => runSweep(o)));
+    .action(action((args: string[], o: SweepOpts) => runSweep(o, parseOverrideArgs(args))));
 }

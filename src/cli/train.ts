@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { Config, configToYaml, loadConfig } from '../config/config';
+import { formatOverride, Overrides, parseOverrideArgs, provenanceComment } from '../config/overrides';
 import { openDataSection } from '../data/section';
 import { BACKEND_CHOICES } from '../engine/backend';
 import { writeFileAtomic } from '../io/atomic-write';
@@ -15,6 +16,7 @@ import { UserError } from '../util/errors';
 import { action } from './action';
 import { evaluateIntoRun } from './report-eval';
 import { TrainProgress } from './progress';
+import { EpochValidation, TrainLogs } from './train-logs';
 import { modelFor, startBackend } from './run-model';
 
 export const BACKEND_OPTION = new Option('--backend <name>', 'tensor backend, overriding GRODD_BACKEND and the config').choices(BACKEND_CHOICES);
@@ -55,8 +57,11 @@ function parseLogRow(r: Record<string, string>): EpochRow {
   return Object.fromEntries(Object.keys(r).map((k) => [k, num(k)])) as unknown as EpochRow;
 }
 
-async function runTrain(o: TrainOpts): Promise<void> {
+async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   if (!o.config === !o.resume) throw new UserError('give either --config FILE (a new run) or --resume RUN_DIR (continue one)');
+  if (o.resume && overrides.length) {
+    throw new UserError(`${overrides.map(formatOverride).join(' ')}: overrides apply to a new run (--config); a resumed run continues with the config.yaml it started with`);
+  }
   let cfg: Config;
   let dir: string;
   let cont: Continuation = { log: [] };
@@ -69,7 +74,7 @@ async function runTrain(o: TrainOpts): Promise<void> {
     }
     cfg = loadConfig(path.join(dir, 'config.yaml'));
   } else {
-    cfg = loadConfig(o.config!);
+    cfg = loadConfig(o.config!, overrides);
     dir = '';
   }
   const backend = await startBackend(cfg, o.backend);
@@ -84,7 +89,7 @@ async function runTrain(o: TrainOpts): Promise<void> {
   }
   if (!o.resume) {
     dir = o.runDir ? claimRunDir(o.runDir) : createRunDir(o.runs, cfg.name);
-    await writeFileAtomic(path.join(dir, 'config.yaml'), `# resolved config of ${o.config} (every default filled in)\n${configToYaml(cfg)}`);
+    await writeFileAtomic(path.join(dir, 'config.yaml'), `${provenanceComment(o.config!, overrides)}${configToYaml(cfg)}`);
   }
   process.stderr.write(
     `run ${dir}: ${model.arch} (${countParams(model).toLocaleString('en-US')} parameters), method ${cfg.train.method}, ID ${data.idTrain.name} ${data.idTrain.size} train / ${data.idTest.size} test, ` +
@@ -92,6 +97,8 @@ async function runTrain(o: TrainOpts): Promise<void> {
   );
   await writeStatus(dir, 'running');
   const progress = new TrainProgress(cfg.train.epochs);
+  const logs = await TrainLogs.open(dir, o.resume ? (cont.point?.epoch ?? 0) : undefined);
+  const validation = EpochValidation.of(cfg, data);
   const log: EpochRow[] = cont.log;
   // An interrupted run must not look complete or still running: mark it before exiting.
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -107,11 +114,20 @@ async function runTrain(o: TrainOpts): Promise<void> {
       model,
       data,
       {
-        onEpochStart: (e, s) => progress.epochStart(e, s),
-        onStep: (i) => progress.step(i),
-        log: (m) => process.stderr.write(`${m}\n`),
+        onEpochStart: (e, steps) => {
+          progress.epochStart();
+          logs.epochStart(e, steps);
+        },
+        onStep: (i) => {
+          progress.step(i);
+          logs.step(i);
+        },
+        onScoring: (what, done, total) => progress.phase(what, done, total),
+        log: (m) => progress.message(m),
         onEpochEnd: async (row, state) => {
+          const perSet = validation ? await validation.run(model, row) : {};
           progress.epochEnd(row);
+          logs.epoch(row, perSet);
           log.push(row);
           await writeCsv(path.join(dir, 'train_log.csv'), log as unknown as Record<string, unknown>[]);
           if (row.epoch % cfg.train.checkpoint_every === 0 || row.epoch === cfg.train.epochs) {
@@ -135,6 +151,7 @@ async function runTrain(o: TrainOpts): Promise<void> {
     await writeStatus(dir, `failed: ${(e as Error).message.split('\n')[0]}`);
     throw e;
   } finally {
+    logs.close();
     process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
   }
 }
@@ -143,10 +160,11 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train a model as the config says, then evaluate it; writes a run directory')
+    .argument('[overrides...]', 'config overrides KEY=VALUE, e.g. train.lr=0.1 seed=3 data.ood[1].limit=500 (recorded in the run\'s config.yaml)')
     .option('-c, --config <file>', 'YAML config of a new run')
     .option('--resume <run-dir>', 'continue an interrupted run from its last complete checkpoint')
     .addOption(BACKEND_OPTION)
     .option('--runs <dir>', 'where run directories are created', 'runs')
     .option('--run-dir <dir>', 'exact directory for this run (must not exist or be empty), instead of <runs>/<name>-<timestamp>')
-    .action(action((o: TrainOpts) => runTrain(o)));
+    .action(action((args: string[], o: TrainOpts) => runTrain(o, parseOverrideArgs(args))));
 }

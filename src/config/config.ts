@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as YAML from 'yaml';
 import { UserError } from '../util/errors';
 import { ConfigReader } from './reader';
+import { applyOverrides, Overrides } from './overrides';
 import { SMALL_CNN_DEFAULTS } from '../models/small-cnn';
 import { DataSection, parseDataSection } from '../data/section';
 import { BACKEND_CHOICES, BackendChoice, DEVICE_CHOICES, DeviceChoice } from '../engine/backend';
@@ -64,6 +65,11 @@ export interface TrainConfig {
 export interface EvalConfig {
   scores: ScoreName[];
   batch_size: number;
+  /**
+   * Validation after every epoch: the AUROC and FPR95 of the first score on seeded subsets of `limit`
+   * samples of the ID test set and of each OOD set (train_log.csv, TensorBoard, grodd report); false: off.
+   */
+  every_epoch: false | { limit: number };
 }
 
 export type MicroBatchesByBackend = Partial<Record<Exclude<BackendChoice, 'auto'>, number>>;
@@ -194,10 +200,21 @@ export function parseModel(r: ConfigReader): ModelConfig {
   return c;
 }
 
+/** `every_epoch`: false (default), true (500 samples per set) or `{limit: N}`. */
+function parseEveryEpoch(r: ConfigReader): EvalConfig['every_epoch'] {
+  const v = r.raw.every_epoch;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return r.boolean('every_epoch', false) && { limit: 500 };
+  const e = r.object('every_epoch');
+  const c = { limit: e.number('limit', 500, { integer: true, min: 2 }) };
+  e.done();
+  return c;
+}
+
 function parseEval(r: ConfigReader): EvalConfig {
   const c: EvalConfig = {
     scores: r.oneOfList('scores', SCORE_NAMES, SCORE_NAMES),
     batch_size: r.number('batch_size', 256, { integer: true, min: 1 }),
+    every_epoch: parseEveryEpoch(r),
   };
   r.done();
   return c;
@@ -221,8 +238,8 @@ export function parseConfig(raw: unknown, file: string): Config {
   return c;
 }
 
-/** Reads and checks a YAML config file. */
-export function loadConfig(file: string): Config {
+/** Reads and checks a YAML config file, with command-line `overrides` applied (see overrides.ts). */
+export function loadConfig(file: string, overrides: Overrides = []): Config {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -236,7 +253,7 @@ export function loadConfig(file: string): Config {
   } catch (e) {
     throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  return parseConfig(raw, file);
+  return parseConfig(applyOverrides(raw, file, overrides, parseConfig), file);
 }
 
 /** The resolved config as YAML, for a run's config.yaml. */

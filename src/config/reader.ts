@@ -1,7 +1,7 @@
 import { UserError } from '../util/errors';
 
 /** Describes a raw YAML value for an error message, e.g. `"one"` or `a list`. */
-function describe(v: unknown): string {
+export function describe(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';

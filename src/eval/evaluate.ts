@@ -3,7 +3,8 @@ import { SCORES, ScoreName } from './scores';
 import { EvalConfig } from '../config/config';
 import { Dataset } from '../data/dataset';
 import { Model } from '../models/model';
-import { ModelOutputs, accuracy, modelOutputs } from './logits';
+import { ModelOutputs, accuracy, modelOutputs, predictions } from './logits';
+import { SampleSource, sampleSource } from '../data/source';
 
 /** One row of metrics.csv: a score function on one OOD set, or the average over sets. */
 export interface MetricsRow {
@@ -28,11 +29,16 @@ function row(score: ScoreName, set: string, m: OodMetrics, acc: number, nId: num
   return { score, ood_set: set, fpr95: m.fpr95, auroc: m.auroc, aupr_in: m.auprIn, aupr_out: m.auprOut, id_accuracy: acc, n_id: nId, n_ood: nOod };
 }
 
-/** Per-sample scores of one evaluated set, by score name. */
+/** Per-sample scores of one evaluated set, by score name, with each sample's label and predicted class. */
 export interface ScoredSet {
   name: string;
   role: 'id' | 'ood';
   scores: Partial<Record<ScoreName, Float64Array>>;
+  /** The dataset's labels (-1 for an unlabelled set) and the model's arg-max classes. */
+  labels: Int32Array;
+  preds: Int32Array;
+  /** Where each sample comes from (source index, image file), when the dataset is known. */
+  sources?: SampleSource[];
 }
 
 /** The result of evaluating a model: metrics rows and the per-sample scores behind them. */
@@ -42,22 +48,18 @@ export interface Evaluation {
 }
 
 function scoreSet(name: string, role: ScoredSet['role'], o: ModelOutputs, scores: ScoreName[]): ScoredSet {
-  return { name, role, scores: Object.fromEntries(scores.map((s) => [s, SCORES[s](o.logits, o.numClasses)])) };
+  return { name, role, labels: o.labels, preds: predictions(o), scores: Object.fromEntries(scores.map((s) => [s, SCORES[s](o.logits, o.numClasses)])) };
 }
 
 /**
- * Scores the ID test outputs and each OOD set's outputs with every requested
- * score, and computes the metrics per OOD set plus their unweighted average
- * (the paper's "average across sets").
+ * The metrics of each score on each OOD set against the ID set, plus their unweighted average over
+ * the OOD sets (the paper's "average across sets") when there are several.
  */
-export function evaluateOutputs(id: ModelOutputs, ood: { name: string; outputs: ModelOutputs }[], scores: ScoreName[], idName = 'id'): Evaluation {
-  const acc = accuracy(id);
-  const idSet = scoreSet(idName, 'id', id, scores);
-  const oodSets = ood.map((o) => scoreSet(o.name, 'ood', o.outputs, scores));
+export function metricsRows(idSet: Pick<ScoredSet, 'scores'>, oodSets: Pick<ScoredSet, 'name' | 'scores'>[], scores: ScoreName[], idAccuracy: number): MetricsRow[] {
   const rows: MetricsRow[] = [];
   for (const score of scores) {
     const idScores = idSet.scores[score]!;
-    const perSet = oodSets.map((o) => row(score, o.name, oodMetrics(idScores, o.scores[score]!), acc, id.n, o.scores[score]!.length));
+    const perSet = oodSets.map((o) => row(score, o.name, oodMetrics(idScores, o.scores[score]!), idAccuracy, idScores.length, o.scores[score]!.length));
     rows.push(...perSet);
     if (perSet.length > 1) {
       const avg = { ...perSet[0], ood_set: AVERAGE, n_ood: perSet.reduce((t, r) => t + r.n_ood, 0) };
@@ -65,17 +67,39 @@ export function evaluateOutputs(id: ModelOutputs, ood: { name: string; outputs: 
       rows.push(avg);
     }
   }
-  return { rows, sets: [idSet, ...oodSets] };
+  return rows;
 }
 
-/** Rows of scores.csv: one per sample, `dataset,role,<score>...`. */
+/**
+ * Scores the ID test outputs and each OOD set's outputs with every requested
+ * score, and computes the metrics per OOD set plus their average ({@link metricsRows}).
+ */
+export function evaluateOutputs(id: ModelOutputs, ood: { name: string; outputs: ModelOutputs }[], scores: ScoreName[], idName = 'id'): Evaluation {
+  const idSet = scoreSet(idName, 'id', id, scores);
+  const oodSets = ood.map((o) => scoreSet(o.name, 'ood', o.outputs, scores));
+  return { rows: metricsRows(idSet, oodSets, scores, accuracy(id)), sets: [idSet, ...oodSets] };
+}
+
+/** The columns of scores.csv before the score columns (`path` only when some set has image files). */
+export const SCORE_ROW_COLUMNS = ['dataset', 'role', 'index', 'path', 'label', 'pred'] as const;
+
+/**
+ * Rows of scores.csv, one per sample: dataset, role (id/ood), index (in the dataset's source, e.g. the
+ * file or split it was read from), path (image file), label (empty for unlabelled sets), pred (the
+ * arg-max class), then one column per score; enough to join a score back to its sample.
+ */
 export function scoreRows(sets: ScoredSet[]): Record<string, string | number>[] {
   const out: Record<string, string | number>[] = [];
+  const withPath = sets.some((s) => s.sources?.some((src) => src.path !== undefined));
   for (const set of sets) {
     const names = Object.keys(set.scores) as ScoreName[];
     const n = set.scores[names[0]]?.length ?? 0;
     for (let i = 0; i < n; i++) {
-      const r: Record<string, string | number> = { dataset: set.name, role: set.role };
+      const src = set.sources?.[i];
+      const r: Record<string, string | number> = { dataset: set.name, role: set.role, index: src?.index ?? i };
+      if (withPath) r.path = src?.path ?? '';
+      r.label = set.labels[i] < 0 ? '' : set.labels[i];
+      r.pred = set.preds[i];
       for (const s of names) r[s] = set.scores[s]![i];
       out.push(r);
     }
@@ -94,5 +118,7 @@ export async function evaluateModel(
   const id = await modelOutputs(model, idTest, c.batch_size, { onProgress: progress(`scoring ${idTest.name}`) });
   const outs = [];
   for (const ds of ood) outs.push({ name: ds.name, outputs: await modelOutputs(model, ds, c.batch_size, { onProgress: progress(`scoring ${ds.name}`) }) });
-  return evaluateOutputs(id, outs, c.scores, idTest.name);
+  const ev = evaluateOutputs(id, outs, c.scores, idTest.name);
+  [idTest, ...ood].forEach((ds, k) => (ev.sets[k].sources = Array.from({ length: ds.size }, (_, i) => sampleSource(ds, i))));
+  return ev;
 }

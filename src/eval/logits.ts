@@ -54,13 +54,25 @@ export async function modelOutputs(
   return { logits, features, numClasses: k, featureDim, labels, n: ds.size };
 }
 
-/** Fraction of samples whose arg-max logit equals the label. */
-export function accuracy(o: ModelOutputs): number {
-  let correct = 0;
+/** Each sample's predicted class: the arg-max of its logits (the first on a tie). */
+export function predictions(o: ModelOutputs): Int32Array {
+  const pred = new Int32Array(o.n);
   for (let i = 0; i < o.n; i++) {
     let best = 0;
     for (let j = 1; j < o.numClasses; j++) if (o.logits[i * o.numClasses + j] > o.logits[i * o.numClasses + best]) best = j;
-    if (best === o.labels[i]) correct++;
+    pred[i] = best;
   }
-  return o.n ? correct / o.n : NaN;
+  return pred;
+}
+
+/** Fraction of samples whose predicted class equals the label. */
+export function accuracy(o: ModelOutputs): number {
+  return labelAccuracy(o.labels, predictions(o));
+}
+
+/** Fraction of labels equal to their prediction (NaN for none). */
+export function labelAccuracy(labels: ArrayLike<number>, preds: ArrayLike<number>): number {
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) if (preds[i] === labels[i]) correct++;
+  return labels.length ? correct / labels.length : NaN;
 }

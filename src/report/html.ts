@@ -1,3 +1,4 @@
+import { meanStd } from '../util/stats';
 import { escapeXml as esc } from './svg';
 
 /** What the HTML report shows of one run (everything already read from its directory). */
@@ -15,6 +16,15 @@ export interface RunReport {
   epochs?: number;
   figures: { title: string; png: Buffer; file: string }[];
   notes: string[];
+  /** train.method and seed of its config. */
+  method?: string;
+  seed?: number;
+}
+
+/** Runs that differ only in seed (indices into the report's runs), shown as mean ± std columns. */
+export interface SeedGroup {
+  label: string;
+  members: number[];
 }
 
 const METRICS = [
@@ -26,36 +36,64 @@ const METRICS = [
 
 const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : (100 * x).toFixed(2));
 
-/** Marks the best value(s) of a row (direction-aware) in bold. */
-function comparisonRow(label: string, values: (number | undefined)[], better: 'lower' | 'higher', fmt: (x: number | undefined) => string, title = ''): string {
-  const finite = values.filter((v): v is number => v !== undefined && Number.isFinite(v));
-  const best = finite.length > 1 ? (better === 'lower' ? Math.min(...finite) : Math.max(...finite)) : undefined;
-  const cells = values.map((v) => `<td class="num${v !== undefined && v === best ? ' best' : ''}">${fmt(v)}</td>`).join('');
-  return `<tr><th scope="row"${title ? ` title="${esc(title)}"` : ''}>${esc(label)}</th>${cells}</tr>`;
+const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
+
+/** `mean ± std` of the finite values (the std is the sample one, n − 1). */
+function meanStdText(values: (number | undefined)[], fmt: (x: number | undefined) => string): string {
+  const { mean, std } = meanStd(values.filter(finite));
+  return mean === undefined ? '–' : `${fmt(mean)} ± ${std === undefined ? '–' : fmt(std)}`;
 }
 
 /**
- * The self-contained report page: a comparison table of every run (rows: OOD set x metric; the best
- * value of a row in bold), then one column per run, side by side, with its config summary, metrics
- * table and figures (PNG data URIs, so the file can be mailed or attached as a CI artifact).
+ * A row of the comparison table: one cell per run, then mean ± std per seed group. With `better`, the
+ * best run value(s) of a metric row are bold (direction-aware); rows such as epochs or time have none.
  */
-export function reportHtml(runs: RunReport[], o: { score: string; generated: string; command?: string }): string {
+function comparisonRow(label: string, values: (number | undefined)[], groups: SeedGroup[], fmt: (x: number | undefined) => string, better?: 'lower' | 'higher', title = ''): string {
+  const vals = values.filter(finite);
+  const best = better && vals.length > 1 ? (better === 'lower' ? Math.min(...vals) : Math.max(...vals)) : undefined;
+  const cells = values.map((v) => `<td class="num${v !== undefined && v === best ? ' best' : ''}">${fmt(v)}</td>`).join('');
+  const groupCells = groups.map((g) => `<td class="num group">${meanStdText(g.members.map((i) => values[i]), fmt)}</td>`).join('');
+  return `<tr><th scope="row"${title ? ` title="${esc(title)}"` : ''}>${esc(label)}</th>${cells}${groupCells}</tr>`;
+}
+
+/** A text row of the comparison table (no statistics). */
+function textRow(label: string, cells: string[]): string {
+  return `<tr><th scope="row">${esc(label)}</th>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+}
+
+/**
+ * The self-contained report page: a comparison table of every run (rows: method, seed, then OOD set x
+ * metric with the best run value of a row in bold; runs that differ only in seed also as mean ± std
+ * columns), the figures comparing runs (ROC curves overlaid), then one column per run, side by side,
+ * with its config summary, metrics table and figures (PNG data URIs, so the file can be mailed or
+ * attached as a CI artifact).
+ */
+export function reportHtml(runs: RunReport[], o: { score: string; generated: string; command?: string; groups?: SeedGroup[]; figures?: RunReport['figures'] }): string {
+  const groups = o.groups ?? [];
   const sets: string[] = [];
   for (const r of runs) for (const m of r.metrics) if (!sets.includes(m.ood_set)) sets.push(m.ood_set);
   // the average last
   sets.sort((a, b) => (a === 'average' ? 1 : b === 'average' ? -1 : 0));
-  const head = `<tr><th></th>${runs.map((r) => `<th scope="col" title="${esc(r.dir)}">${esc(r.label)}</th>`).join('')}</tr>`;
+  const width = runs.length + groups.length + 1;
+  const groupHeads = groups.map((g) => `<th scope="col" class="group" title="mean ± sample std over ${g.members.length} seeds">${esc(g.label)}<br>mean ± std (${g.members.length} seeds)</th>`);
+  const head = `<tr><th></th>${runs.map((r) => `<th scope="col" title="${esc(r.dir)}">${esc(r.label)}</th>`).join('')}${groupHeads.join('')}</tr>`;
+  const of = (g: SeedGroup, f: (r: RunReport) => string): string => [...new Set(g.members.map((i) => f(runs[i])))].join(', ');
   const body: string[] = [];
-  body.push(comparisonRow('ID accuracy (%)', runs.map((r) => r.idAccuracy), 'higher', pct));
+  body.push(textRow('method', [...runs.map((r) => r.method ?? '–'), ...groups.map((g) => of(g, (r) => r.method ?? '–'))]));
+  body.push(textRow('seed', [...runs.map((r) => (r.seed === undefined ? '–' : String(r.seed))), ...groups.map((g) => `seeds ${of(g, (r) => String(r.seed))}`)]));
+  body.push(comparisonRow('ID accuracy (%)', runs.map((r) => r.idAccuracy), groups, pct, 'higher'));
   for (const set of sets) {
-    body.push(`<tr class="group"><th colspan="${runs.length + 1}">${esc(set)}</th></tr>`);
+    body.push(`<tr class="group"><th colspan="${width}">${esc(set)}</th></tr>`);
     for (const m of METRICS) {
-      body.push(comparisonRow(`${m.label} (%) ${m.better === 'lower' ? '↓' : '↑'}`, runs.map((r) => r.metrics.find((x) => x.ood_set === set)?.[m.key]), m.better, pct, `${set}: ${m.better} is better`));
+      body.push(comparisonRow(`${m.label} (%) ${m.better === 'lower' ? '↓' : '↑'}`, runs.map((r) => r.metrics.find((x) => x.ood_set === set)?.[m.key]), groups, pct, m.better, `${set}: ${m.better} is better`));
     }
   }
-  body.push(`<tr class="group"><th colspan="${runs.length + 1}">training</th></tr>`);
-  body.push(comparisonRow('epochs', runs.map((r) => r.epochs), 'higher', (x) => (x === undefined ? '–' : String(x))));
-  body.push(comparisonRow('train time (s)', runs.map((r) => r.trainSeconds), 'lower', (x) => (x === undefined ? '–' : x.toFixed(1))));
+  body.push(`<tr class="group"><th colspan="${width}">training</th></tr>`);
+  body.push(comparisonRow('epochs', runs.map((r) => r.epochs), groups, (x) => (x === undefined ? '–' : String(Number(x.toFixed(1))))));
+  body.push(comparisonRow('train time (s)', runs.map((r) => r.trainSeconds), groups, (x) => (x === undefined ? '–' : x.toFixed(1))));
+  const figure = (f: RunReport['figures'][number]): string =>
+    `<figure><img alt="${esc(f.title)}" src="data:image/png;base64,${f.png.toString('base64')}"><figcaption>${esc(f.title)} <span class="file">${esc(f.file)}</span></figcaption></figure>`;
+  const comparisonFigures = (o.figures ?? []).length ? `<div class="compare">\n${o.figures!.map(figure).join('\n')}\n</div>` : '';
 
   const cards = runs.map((r) => {
     const cfg = r.config.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('');
@@ -65,9 +103,7 @@ export function reportHtml(runs: RunReport[], o: { score: string; generated: str
     const metricsTable = r.metrics.length
       ? `<table class="metrics"><caption>${esc(o.score)} score, % (FPR95 lower is better, the others higher)</caption><tr><th>OOD set</th>${METRICS.map((k) => `<th>${k.label}</th>`).join('')}</tr>${metricRows}</table>`
       : '<p class="note">no metrics (the run has not completed)</p>';
-    const figs = r.figures
-      .map((f) => `<figure><img alt="${esc(f.title)}" src="data:image/png;base64,${f.png.toString('base64')}"><figcaption>${esc(f.title)} <span class="file">${esc(f.file)}</span></figcaption></figure>`)
-      .join('\n');
+    const figs = r.figures.map(figure).join('\n');
     const notes = r.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('');
     return `<section class="run"><h2>${esc(r.label)}</h2><p class="path">${esc(r.dir)} · status: <span class="status${r.status === 'completed' ? '' : ' bad'}">${esc(r.status)}</span></p>
 <table class="config">${cfg}</table>
@@ -87,6 +123,8 @@ table { border-collapse: collapse; margin: .6em 0; background: white; }
 th, td { border: 1px solid #ddd; padding: .25em .55em; text-align: left; font-size: .9em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: bold; background: #eef6ee; }
+td.group, th.group { background: #f4f6fb; }
+.compare { display: flex; flex-wrap: wrap; gap: 1.2em; } .compare figure { flex: 0 1 520px; }
 tr.group th { background: #f0f0f0; }
 caption { caption-side: top; text-align: left; font-size: .85em; color: #555; padding-bottom: .2em; }
 .runs { display: flex; flex-wrap: wrap; gap: 1.2em; align-items: flex-start; }
@@ -101,6 +139,7 @@ figcaption { font-size: .85em; color: #333; }
 <p class="note">generated ${esc(o.generated)}${o.command ? ` by <code>${esc(o.command)}</code>` : ''}. Metrics: ID is the positive class; FPR95 is the OOD false-positive rate at 95% ID recall.</p>
 <h2>Comparison</h2>
 <table class="comparison">${head}${body.join('\n')}</table>
+${comparisonFigures}
 <div class="runs">
 ${cards.join('\n')}
 </div>

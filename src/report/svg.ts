@@ -86,7 +86,7 @@ export class Panel {
   }
 
   /** A line through the points (in data units), with optional markers. */
-  line(xs: ArrayLike<number>, ys: ArrayLike<number>, color: string, o: { width?: number; dash?: string; markers?: boolean; cls?: string } = {}): void {
+  line(xs: ArrayLike<number>, ys: ArrayLike<number>, color: string, o: { width?: number; dash?: string; markers?: boolean; cls?: string; opacity?: number } = {}): void {
     if (xs.length === 0) return;
     const pts: string[] = [];
     let lx = NaN;
@@ -101,8 +101,14 @@ export class Panel {
       ly = py;
     }
     const cls = o.cls ? ` class="${o.cls}"` : '';
-    this.parts.push(`<polyline${cls} points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="${o.width ?? 2}"${o.dash ? ` stroke-dasharray="${o.dash}"` : ''} stroke-linejoin="round"/>`);
-    if (o.markers) for (let i = 0; i < xs.length; i++) this.parts.push(`<circle cx="${r2(this.sx(xs[i]))}" cy="${r2(this.sy(ys[i]))}" r="3.5" fill="${color}"/>`);
+    const opacity = o.opacity !== undefined ? ` stroke-opacity="${o.opacity}"` : '';
+    this.parts.push(`<polyline${cls} points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="${o.width ?? 2}"${opacity}${o.dash ? ` stroke-dasharray="${o.dash}"` : ''} stroke-linejoin="round"/>`);
+    if (o.markers) this.points(xs, ys, color);
+  }
+
+  /** Dots at the points (in data units). */
+  points(xs: ArrayLike<number>, ys: ArrayLike<number>, color: string, cls?: string): void {
+    for (let i = 0; i < xs.length; i++) this.parts.push(`<circle${cls ? ` class="${cls}"` : ''} cx="${r2(this.sx(xs[i]))}" cy="${r2(this.sy(ys[i]))}" r="3.5" fill="${color}"/>`);
   }
 
   /**
@@ -121,7 +127,7 @@ export class Panel {
     items.forEach((it, i) => {
       const cy = y + 4 + lh * i + lh / 2;
       if (it.kind === 'box') p.push(`<rect x="${r2(x + 8)}" y="${r2(cy - 6)}" width="18" height="12" fill="${it.color}" fill-opacity="0.5" stroke="${it.color}"/>`);
-      else p.push(`<line x1="${r2(x + 6)}" y1="${r2(cy)}" x2="${r2(x + 28)}" y2="${r2(cy)}" stroke="${it.color}" stroke-width="2"${it.kind === 'dash' ? ' stroke-dasharray="5,3"' : ''}/>`);
+      else p.push(`<line x1="${r2(x + 6)}" y1="${r2(cy)}" x2="${r2(x + 28)}" y2="${r2(cy)}" stroke="${it.color}" stroke-width="2"${it.kind === 'dash' ? ' stroke-dasharray="5,3"' : it.kind === 'dot' ? ' stroke-dasharray="2,3"' : ''}/>`);
       p.push(`<text x="${r2(x + 34)}" y="${r2(cy + 4)}" fill="#111">${escapeXml(it.label)}</text>`);
     });
     p.push('</g>');
@@ -131,7 +137,7 @@ export class Panel {
 export interface LegendItem {
   label: string;
   color: string;
-  kind?: 'line' | 'box' | 'dash';
+  kind?: 'line' | 'box' | 'dash' | 'dot';
 }
 
 const LEGEND_LINE = 18;
@@ -166,6 +172,11 @@ export interface HistogramInput {
   ood: { name: string; scores: ArrayLike<number> };
   /** The FPR95 threshold (fpr95Point); drawn as a vertical line when given. */
   threshold?: Fpr95Point;
+  /**
+   * The energy margins the model was trained with (energy score only): L_S pushes ID energies below
+   * m_in and outlier energies above m_out, i.e. scores (−E) above −m_in and below −m_out; drawn there.
+   */
+  margins?: { mIn: number; mOut: number };
   bins?: number;
   width?: number;
   height?: number;
@@ -203,12 +214,12 @@ export function histogramSvg(o: HistogramInput): string {
   const width = o.width ?? 640;
   const height = o.height ?? 420;
   const bins = o.bins ?? 40;
-  const [lo, hi] = o.xRange ?? extent(o.id.scores, o.ood.scores, o.threshold ? [o.threshold.threshold] : []);
+  const [lo, hi] = o.xRange ?? extent(o.id.scores, o.ood.scores, o.threshold ? [o.threshold.threshold] : [], o.margins ? [-o.margins.mIn, -o.margins.mOut] : []);
   const dId = binDensity(o.id.scores, lo, hi, bins);
   const dOod = binDensity(o.ood.scores, lo, hi, bins);
   const ymax = Math.max(...dId, ...dOod) * 1.08 || 1;
   // The legend sits between the title and the plot, where it hides no bar.
-  const top = MARGIN.top + legendHeight(o.threshold ? 3 : 2) + 6;
+  const top = MARGIN.top + legendHeight(2 + (o.threshold ? 1 : 0) + (o.margins ? 2 : 0)) + 6;
   const p = new Panel(MARGIN.left, top, width - MARGIN.left - MARGIN.right, height - top - MARGIN.bottom, [lo, hi], [0, ymax]);
   p.axes({ title: o.title ?? `${o.score} score: ID vs ${o.ood.name}`, titleY: MARGIN.top - 12, xlabel: `${o.score} score (higher = more ID)`, ylabel: 'density' });
   const bw = (hi - lo) / bins;
@@ -232,6 +243,17 @@ export function histogramSvg(o: HistogramInput): string {
     const x = r2(p.sx(t.threshold));
     p.parts.push(`<line class="threshold" data-threshold="${t.threshold}" x1="${x}" y1="${p.y}" x2="${x}" y2="${p.y + p.h}" stroke="#111" stroke-width="2" stroke-dasharray="6,4"/>`);
     items.push({ label: `FPR95 threshold ${formatTick(t.threshold)}: TPR ${(100 * t.tpr).toFixed(1)}%, FPR ${(100 * t.fpr).toFixed(1)}%`, color: '#111', kind: 'dash' });
+  }
+  if (o.margins) {
+    const m = o.margins;
+    for (const [cls, v, color] of [['margin-in', -m.mIn, ID_COLOR], ['margin-out', -m.mOut, OOD_COLOR]] as const) {
+      const x = r2(p.sx(v));
+      p.parts.push(`<line class="${cls}" data-score="${v}" x1="${x}" y1="${p.y}" x2="${x}" y2="${p.y + p.h}" stroke="${color}" stroke-width="2" stroke-dasharray="2,3"/>`);
+    }
+    items.push(
+      { label: `m_in = ${formatTick(m.mIn)}: ID trained to score above ${formatTick(-m.mIn)}`, color: ID_COLOR, kind: 'dot' },
+      { label: `m_out = ${formatTick(m.mOut)}: outliers trained below ${formatTick(-m.mOut)}`, color: OOD_COLOR, kind: 'dot' },
+    );
   }
   p.legend(items, 'above');
   return svgDocument(width, height, p.parts);
@@ -278,56 +300,123 @@ export function rocSvg(curves: RocCurveInput[], o: { score: string; width?: numb
 // ---------------------------------------------------------------------------------------------------
 // Training curves
 
+/** One row of train_log.csv (NaN or undefined where a column is empty or absent). */
 export interface TrainLogRow {
   epoch: number;
   loss: number;
   ce: number;
   energy: number;
   grad_reg: number;
+  oe?: number;
   train_acc: number;
   lr?: number;
+  /** Margins in force; NaN during warm-up epochs. */
+  m_in?: number;
+  m_out?: number;
+  val_auroc?: number;
 }
 
-const CURVES: { key: keyof TrainLogRow; title: string; scale?: number; ylabel?: string }[] = [
-  { key: 'loss', title: 'total loss' },
+/** One row of train_steps.csv: its position in epochs (epoch − 1 + step / steps) and its values. */
+export interface TrainStepRow {
+  x: number;
+  values: Partial<Record<'loss' | 'ce' | 'energy' | 'grad_reg' | 'oe' | 'lr', number>>;
+}
+
+type CurveKey = 'loss' | 'ce' | 'energy' | 'grad_reg' | 'oe' | 'train_acc' | 'val_auroc' | 'lr';
+
+/** `end`: a value at the end of its epoch (validation, the last step's lr); the others are means over the epoch. */
+const CURVES: { key: CurveKey; title: string; scale?: number; margins?: boolean; end?: boolean }[] = [
+  { key: 'loss', title: 'total loss L' },
   { key: 'ce', title: 'cross-entropy L_CE' },
-  { key: 'energy', title: 'energy margin loss L_S' },
-  { key: 'grad_reg', title: 'gradient regularizer L_∇S' },
+  { key: 'energy', title: 'energy margin loss L_S', margins: true },
+  { key: 'grad_reg', title: 'gradient regularizer L_∇S', margins: true },
+  { key: 'oe', title: 'outlier exposure L_OE' },
   { key: 'train_acc', title: 'train accuracy (%)', scale: 100 },
-  { key: 'lr', title: 'learning rate' },
+  { key: 'val_auroc', title: 'validation AUROC (%)', scale: 100, end: true },
+  { key: 'lr', title: 'learning rate', end: true },
 ];
 
-/** Small multiples, one panel per loss component, train accuracy and learning rate, against the epoch. */
-export function trainingCurvesSvg(rows: TrainLogRow[], o: { title?: string; width?: number } = {}): string {
-  const cols = 3;
-  const pw = 300;
-  const ph = 200;
-  const gapX = MARGIN.left + MARGIN.right - 6;
+/** Centred moving average over `w` points (fewer at the ends). */
+export function movingAverage(ys: number[], w: number): number[] {
+  const h = Math.floor(w / 2);
+  const prefix = [0];
+  for (const y of ys) prefix.push(prefix[prefix.length - 1] + y);
+  return ys.map((_, i) => {
+    const a = Math.max(0, i - h);
+    const b = Math.min(ys.length, i + h + 1);
+    return (prefix[b] - prefix[a]) / (b - a);
+  });
+}
+
+/**
+ * Small multiples against the epoch, two per row: each loss term that was active, train accuracy,
+ * validation AUROC (eval.every_epoch) and the learning rate. With per-step rows (train_steps.csv) a
+ * term is drawn per step (light) with its moving average (solid) and the epoch means as dots; without,
+ * from the epoch rows alone. Epoch e spans (e − 1, e]: a mean over it is drawn at its middle, a value
+ * at its end at e. Warm-up epochs (no margins yet) are shaded, and the margin losses are not drawn
+ * there (their weight is 0).
+ */
+export function trainingCurvesSvg(rows: TrainLogRow[], o: { title?: string; width?: number; steps?: TrainStepRow[] } = {}): string {
+  const cols = 2;
+  const pw = 380;
+  const ph = 210;
+  const gapX = MARGIN.left + MARGIN.right + 8;
   const gapY = MARGIN.top + MARGIN.bottom;
-  const top = o.title ? 34 : 0;
-  const series = CURVES.filter((c) => rows.some((r) => r[c.key] !== undefined && Number.isFinite(r[c.key] as number)));
+  const top = o.title ? 40 : 0;
+  const steps = o.steps ?? [];
+  const warm = rows.filter((r) => r.m_in !== undefined && !Number.isFinite(r.m_in)).map((r) => r.epoch);
+  const warmEnd = warm.length ? Math.max(...warm) : 0;
+  const inWarmup = (x: number): boolean => x <= warmEnd;
+  const at = (c: (typeof CURVES)[number], epoch: number): number => (c.end ? epoch : epoch - 0.5);
+  const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
+  const active = (c: (typeof CURVES)[number], v: number | undefined, x: number): boolean => finite(v) && !(c.margins && inWarmup(x));
+  const series = CURVES.filter((c) => {
+    const values = [...rows.map((r) => [r[c.key], at(c, r.epoch)] as const), ...steps.map((st) => [st.values[c.key as keyof TrainStepRow['values']], st.x] as const)];
+    // A term is drawn when it was ever non-zero outside warm-up (the OE term of a GReg run is all zeros).
+    return values.some(([v, x]) => active(c, v, x) && (c.key !== 'oe' || v !== 0));
+  });
   const nRows = Math.ceil(series.length / cols);
   const width = o.width ?? cols * (pw + gapX) + 10;
   const height = top + nRows * (ph + gapY);
   const parts: string[] = [];
-  if (o.title) parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold" fill="#111">${escapeXml(o.title)}</text>`);
-  const epochs = rows.map((r) => r.epoch);
-  const e0 = Math.min(...epochs);
-  const e1 = Math.max(...epochs);
-  const xr: [number, number] = e0 === e1 ? [e0 - 0.5, e1 + 0.5] : [e0, e1];
-  const xticks = niceTicks(xr[0], xr[1], 5).filter((v) => Number.isInteger(v));
+  if (o.title) parts.push(`<text x="${width / 2}" y="26" text-anchor="middle" font-size="18" font-weight="bold" fill="#111">${escapeXml(o.title)}</text>`);
+  const lastEpoch = Math.max(...rows.map((r) => r.epoch), ...steps.map((st) => Math.ceil(st.x)), 1);
+  const xr: [number, number] = [0, lastEpoch];
+  const xticks = niceTicks(xr[0], xr[1], 6).filter((v) => Number.isInteger(v));
+  const smoothW = Math.max(1, Math.round(steps.length / 40));
   series.forEach((c, i) => {
-    const ys = rows.map((r) => (r[c.key] as number) * (c.scale ?? 1));
-    let lo = Math.min(...ys.filter(Number.isFinite));
-    let hi = Math.max(...ys.filter(Number.isFinite));
+    const scale = c.scale ?? 1;
+    const stepPts = steps.filter((st) => active(c, st.values[c.key as keyof TrainStepRow['values']], st.x));
+    const sx = stepPts.map((st) => st.x);
+    const sy = stepPts.map((st) => st.values[c.key as keyof TrainStepRow['values']]! * scale);
+    const epochRows = rows.filter((r) => active(c, r[c.key], at(c, r.epoch)));
+    const ex = epochRows.map((r) => at(c, r.epoch));
+    const ey = epochRows.map((r) => (r[c.key] as number) * scale);
+    const all = [...sy, ...ey];
+    let lo = Math.min(...all);
+    let hi = Math.max(...all);
     if (lo === hi) [lo, hi] = [lo - (Math.abs(lo) * 0.1 || 1), hi + (Math.abs(hi) * 0.1 || 1)];
     const pad = (hi - lo) * 0.08;
     const yr: [number, number] = [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
     const x = MARGIN.left + (i % cols) * (pw + gapX);
     const y = top + MARGIN.top + Math.floor(i / cols) * (ph + gapY);
     const p = new Panel(x, y, pw, ph, xr, yr);
-    p.axes({ title: c.title, xlabel: 'epoch', ylabel: c.ylabel, xticks });
-    p.line(epochs, ys, PALETTE[i % PALETTE.length], { markers: true, cls: `curve-${String(c.key)}` });
+    if (warmEnd > xr[0]) {
+      const x1 = p.sx(Math.min(warmEnd, xr[1]));
+      p.parts.push(`<rect class="warmup" x="${r2(p.x)}" y="${p.y}" width="${r2(x1 - p.x)}" height="${p.h}" fill="#f2f2f2"/>`);
+      p.parts.push(`<text x="${r2(p.x + 6)}" y="${p.y + p.h - 8}" font-size="12" fill="#777">warm-up</text>`);
+    }
+    p.axes({ title: c.title, xlabel: 'epoch', xticks });
+    const color = PALETTE[i % PALETTE.length];
+    if (sx.length && c.key !== 'lr') {
+      p.line(sx, sy, color, { width: 1, opacity: 0.3, cls: `steps-${c.key}` });
+      p.line(sx, movingAverage(sy, smoothW), color, { width: 2.5, cls: `curve-${c.key}` });
+      p.points(ex, ey, color, `epochs-${c.key}`);
+    } else if (sx.length) {
+      p.line(sx, sy, color, { width: 2, cls: `curve-${c.key}` });
+    } else {
+      p.line(ex, ey, color, { markers: true, cls: `curve-${c.key}` });
+    }
     parts.push(...p.parts);
   });
   return svgDocument(width, height, parts);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as YAML from 'yaml';
 import { Config, parseConfig } from '../config/config';
 import { ConfigReader } from '../config/reader';
+import { applyOverride, keyParts, Overrides, problemOf } from '../config/overrides';
 import { UserError } from '../util/errors';
 
 /**
@@ -20,9 +21,6 @@ import { UserError } from '../util/errors';
  * The configs are the grid's product (in the order of the keys, the last key varying fastest) followed by
  * the explicit trials; with neither, the base config itself. Each config runs once per seed.
  */
-
-/** A dotted override: `train.grad_reg.weight` -> 1. A value replaces the whole subtree (mappings are not merged). */
-export type Overrides = [key: string, value: unknown][];
 
 export interface SweepSpec {
   file: string;
@@ -140,50 +138,10 @@ export function canonical(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-/** A deep copy of a plain YAML value. */
-function clone<T>(v: T): T {
-  return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
-}
-
-/**
- * Sets `key` (dotted; a numeric part indexes a list, e.g. `data.ood.0.limit`) to `value` in a copy of
- * `raw`, creating missing mappings on the way. `fail` gets a message when a part of the path is a value
- * that is neither a mapping nor a list.
- */
-export function applyOverride(raw: Record<string, unknown>, key: string, value: unknown, fail: (m: string) => never = (m) => { throw new UserError(m); }): Record<string, unknown> {
-  const out = clone(raw);
-  const parts = key.split('.');
-  let cur: Record<string, unknown> | unknown[] = out;
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i];
-    const last = i === parts.length - 1;
-    const here = parts.slice(0, i).join('.') || '(top level)';
-    if (Array.isArray(cur)) {
-      if (!/^\d+$/.test(p)) fail(`${here} is a list; index it with a number (e.g. ${[...parts.slice(0, i), '0', ...parts.slice(i + 1)].join('.')})`);
-      const idx = Number(p);
-      if (idx >= cur.length) fail(`${here} has ${cur.length} item(s); there is no item ${idx}`);
-      if (last) cur[idx] = clone(value);
-      else {
-        if (cur[idx] === null || typeof cur[idx] !== 'object') cur[idx] = {};
-        cur = cur[idx] as Record<string, unknown> | unknown[];
-      }
-    } else {
-      if (last) cur[p] = clone(value);
-      else {
-        const next = cur[p];
-        if (next === undefined || next === null) cur[p] = {};
-        else if (typeof next !== 'object') fail(`${[...parts.slice(0, i + 1)].join('.')} is ${describe(next)}, not a mapping, so it has no key ${JSON.stringify(parts[i + 1])}`);
-        cur = cur[p] as Record<string, unknown> | unknown[];
-      }
-    }
-  }
-  return out;
-}
-
 /** The value at a dotted key of a (resolved) config, or undefined. */
 export function getPath(obj: unknown, key: string): unknown {
   let cur: unknown = obj;
-  for (const p of key.split('.')) {
+  for (const p of keyParts(key)) {
     if (cur === null || typeof cur !== 'object') return undefined;
     cur = (cur as Record<string, unknown>)[p];
   }
@@ -245,16 +203,7 @@ export function expandSweep(spec: SweepSpec, baseRaw: unknown, baseLabel: string
     applyOverride(raw, key, v, (m) => {
       throw new UserError(`${spec.file}: ${whereOf.get(canonical([key, v])) ?? key}: ${m}`);
     });
-  /** parseConfig's message without its file label, or undefined when the config is valid. */
-  const problem = (raw: unknown): string | undefined => {
-    try {
-      parseConfig(raw, '\u0000');
-      return undefined;
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      return e.message.replace(/^\u0000: /, '');
-    }
-  };
+  const problem = (raw: unknown): string | undefined => problemOf(parseConfig, raw);
   /**
    * Checks one config (the base with `overrides`). A problem that one override causes on its own is
    * reported with the sweep key that sets it; one that only the combination causes, with the config.

@@ -4,6 +4,7 @@ import { METRIC_KEYS } from '../eval/evaluate';
 import { readCsv } from '../io/csv';
 import { readStatus } from '../io/run-dir';
 import { getPath, Trial } from './grid';
+import { meanStd } from '../util/stats';
 
 /**
  * Sweep summaries, in "wide" form so that a spreadsheet opens them directly (one row per trial):
@@ -143,13 +144,3 @@ export function summarize(trials: Trial[], keys: string[], results: TrialResult[
   });
   return { columns, rows, byConfigColumns, byConfig };
 }
-
-/** Mean and sample standard deviation (n - 1); undefined where there are too few values. */
-export function meanStd(xs: number[]): { mean?: number; std?: number } {
-  if (xs.length === 0) return {};
-  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
-  if (xs.length < 2) return { mean };
-  const v = xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1);
-  return { mean, std: Math.sqrt(v) };
-}
-

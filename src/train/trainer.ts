@@ -36,6 +36,9 @@ export interface EpochRow {
   /** Share of the epoch's wall time spent choosing outliers (candidate scoring + k-means). */
   sampling_share: number | null;
   seconds: number;
+  /** Set by the CLI when eval.every_epoch is on: AUROC and FPR95 on the validation subsets (mean over OOD sets). */
+  val_auroc?: number | null;
+  val_fpr95?: number | null;
 }
 
 export interface StepInfo {
@@ -44,6 +47,15 @@ export interface StepInfo {
   steps: number;
   losses: StepLosses;
   lr: number;
+  /** Images the step trained on (ID and outliers). */
+  images: number;
+  /** The loss terms with a non-zero weight in this epoch, in the order of the loss formula. */
+  active: Exclude<keyof StepLosses, 'total'>[];
+  /** A warm-up epoch of plain cross-entropy (percentile margins not set yet). */
+  warmup: boolean;
+  /** Energy sampling: mean energy of this step's picked outliers and of its candidate pool. */
+  picked_energy?: number;
+  pool_energy?: number;
 }
 
 /** What a checkpoint must hold to continue training after an epoch. */
@@ -58,6 +70,8 @@ export interface TrainState {
 export interface TrainHooks {
   onEpochStart?(epoch: number, steps: number): void;
   onStep?(info: StepInfo): void;
+  /** Progress of scoring inside training: GReg+ candidates in a step, the energies that set percentile margins. */
+  onScoring?(what: string, done: number, total: number): void;
   /** Called after each epoch (checkpointing, logging); awaited before the next epoch starts. */
   onEpochEnd?(row: EpochRow, state: TrainState): Promise<void>;
   log?(message: string): void;
@@ -81,9 +95,9 @@ const MARGIN_SAMPLES = 2000;
 const AUX_EPOCH_STRIDE = 1000;
 
 /** Energies E = -logsumexp of (up to `limit` random samples of) a dataset, in eval mode. */
-async function sampleEnergies(model: Model, ds: Dataset, limit: number, rng: Rng, batch: number): Promise<Float64Array> {
+async function sampleEnergies(model: Model, ds: Dataset, limit: number, rng: Rng, batch: number, onProgress?: (done: number, total: number) => void): Promise<Float64Array> {
   const idx = ds.size > limit ? rng.permutation(ds.size).slice(0, limit) : Array.from({ length: ds.size }, (_, i) => i);
-  const out = await modelOutputs(model, new SubsetDataset(ds.name, ds, idx, ds.numClasses), batch);
+  const out = await modelOutputs(model, new SubsetDataset(ds.name, ds, idx, ds.numClasses), batch, { onProgress });
   return energyScore(out.logits, out.numClasses).map((s) => -s);
 }
 
@@ -140,8 +154,8 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
     setEpoch(aux, epoch);
     if (percentileMargins && margins === null && epoch > pm.warmup_epochs) {
       const rng = Rng.derive(cfg.seed, `margins:${epoch}`);
-      const eIn = await sampleEnergies(model, data.idTrain, MARGIN_SAMPLES, rng, cfg.eval.batch_size);
-      const eOut = await sampleEnergies(model, aux!, MARGIN_SAMPLES, rng, cfg.eval.batch_size);
+      const eIn = await sampleEnergies(model, data.idTrain, MARGIN_SAMPLES, rng, cfg.eval.batch_size, (d, n) => hooks.onScoring?.('margins: ID energies', d, n));
+      const eOut = await sampleEnergies(model, aux!, MARGIN_SAMPLES, rng, cfg.eval.batch_size, (d, n) => hooks.onScoring?.('margins: aux energies', d, n));
       margins = { mIn: percentile(eIn, pm.id_percentile), mOut: percentile(eOut, pm.aux_percentile) };
       hooks.log?.(`margins from energies after ${epoch - 1} warm-up epoch(s): m_in = ${margins.mIn.toFixed(3)} (ID ${pm.id_percentile}th pct), m_out = ${margins.mOut.toFixed(3)} (aux ${pm.aux_percentile}th pct)`);
     }
@@ -158,6 +172,7 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
     const samplerRng = Rng.derive(cfg.seed, `sampler:${epoch}`);
     const sums = { total: 0, ce: 0, energy: 0, oe: 0, grad_reg: 0 };
     const energyStats = { picked: 0, pool: 0, ms: 0 };
+    const active = (['ce', 'energy', 'grad_reg', 'oe'] as const).filter((k) => ({ ce: 1, energy: settings.energyWeight, grad_reg: settings.gradRegWeight, oe: settings.oeWeight })[k] > 0);
     let correct = 0;
     let lr = t.lr;
     const started = performance.now();
@@ -165,10 +180,14 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
     let s = 0;
     for await (const bIn of idLoader.epoch(epoch)) {
       let bOut: Batch | null = auxBatches ? (await auxBatches.next()).value : null;
+      let stepEnergies: { picked_energy: number; pool_energy: number } | undefined;
       if (bOut && energySampling) {
         const t0 = performance.now();
         // Scored in chunks: a 384-image pool in one eval pass of a large net would hold every activation at once.
-        const out = await modelOutputs(model, new ArrayDataset('candidates', bOut.shape, bOut.x, bOut.y, 0), cfg.eval.batch_size, { features: true });
+        const out = await modelOutputs(model, new ArrayDataset('candidates', bOut.shape, bOut.x, bOut.y, 0), cfg.eval.batch_size, {
+          features: true,
+          onProgress: (d, n) => hooks.onScoring?.('scoring candidates', d, n),
+        });
         const energies = Float32Array.from(energyScore(out.logits, model.numClasses), (v) => -v);
         const sel = selectOutliers({
           ...energySampling,
@@ -180,8 +199,9 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
           rng: samplerRng,
         });
         bOut = pick(bOut, sel.indices);
-        energyStats.picked += sel.meanEnergy;
-        energyStats.pool += energies.reduce((a, b) => a + b, 0) / energies.length;
+        stepEnergies = { picked_energy: sel.meanEnergy, pool_energy: energies.reduce((a, b) => a + b, 0) / energies.length };
+        energyStats.picked += stepEnergies.picked_energy;
+        energyStats.pool += stepEnergies.pool_energy;
         energyStats.ms += performance.now() - t0;
       }
       lr = learningRate(t.lr, t.schedule, (epoch - 1) * steps + s, total, steps);
@@ -203,7 +223,7 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
       }
       for (const k of Object.keys(sums) as (keyof StepLosses)[]) sums[k] += r.losses[k];
       correct += r.correct;
-      hooks.onStep?.({ epoch, step: ++s, steps, losses: r.losses, lr });
+      hooks.onStep?.({ epoch, step: ++s, steps, losses: r.losses, lr, images: bIn.n + (bOut?.n ?? 0), active, warmup, ...stepEnergies });
     }
     await auxBatches?.return(undefined as never); // stops its read-ahead
     const seconds = (performance.now() - started) / 1000;
