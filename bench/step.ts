@@ -4,7 +4,9 @@
  * (L_CE + λ_S·L_S), exact GReg (double backprop) and finite-difference GReg, on
  * the backend in use; and, where Debian's PyTorch is importable, the same three
  * steps in PyTorch (bench/step_torch.py), as installed and with glibc's malloc
- * tuned (see torch-side.ts), with the ratios and each side's peak RSS.
+ * tuned (see torch-side.ts), with the ratios and each side's peak RSS; and
+ * grodd's kernel calls per exact step and its fixed cost (the same step on one
+ * ID and one outlier image of 8x8, where the kernels compute next to nothing).
  * Usage: npm run bench:step -- [--backend native] [--reps 5] [--threads 2] [--channels '[32,64]' --strides '[1,2]']
  * (the default net is the one configs use; [32,64] at strides [1,2] is the 2-conv net of ENGINEERING.md's reference figures)
  */
@@ -46,6 +48,17 @@ async function main(): Promise<void> {
     ours[name] = (performance.now() - t) / reps;
   }
   const rss = process.resourceUsage().maxRSS / 1024;
+  // The engine's share: kernel calls of one exact step, and the step's time where the kernels do next to nothing.
+  const exact = variants[1][1];
+  const calls = (await tf.profile(() => void trainStep(model, opt, 0.01, xIn, yIn, xOut, exact))).kernels.length;
+  const tiny = new SmallCnn([8, 8, 1], 6, net, rng);
+  const tinyOpt = makeOptimizer({ name: 'sgd', momentum: 0.9, nesterov: true, weight_decay: 5e-4 });
+  const [tIn, tOut] = [tf.randomUniform([1, 8, 8, 1]) as tf.Tensor4D, tf.randomUniform([1, 8, 8, 1]) as tf.Tensor4D];
+  const tY = tf.tensor1d([0], 'int32');
+  for (let i = 0; i < WARMUP; i++) trainStep(tiny, tinyOpt, 0.01, tIn, tY, tOut, exact);
+  const t0 = performance.now();
+  for (let i = 0; i < reps * 4; i++) trainStep(tiny, tinyOpt, 0.01, tIn, tY, tOut, exact);
+  const fixedMs = (performance.now() - t0) / (reps * 4);
   const args = [threads, N_IN, N_OUT, WARMUP, reps, JSON.stringify(net.channels), JSON.stringify(net.strides)];
   const sides = [runTorchSide<Record<string, number | string>>('step_torch.py', args), runTorchSide<Record<string, number | string>>('step_torch.py', args, TUNED_MALLOC)];
   const [asIs, tuned] = sides.map((x) => ('figures' in x ? x.figures : undefined));
@@ -59,6 +72,7 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(18)} ${ours[name].toFixed(0).padStart(12)}${cell(asIs)}${tuned ? `   ${cell(tuned).padStart(26)}` : ''}`);
   }
   console.log(`peak RSS grodd ${rss.toFixed(0)} MB${asIs ? `, PyTorch ${Number(asIs.peak_rss_mb).toFixed(0)} MB` : ''}${tuned ? ` (malloc tuned ${Number(tuned.peak_rss_mb).toFixed(0)} MB)` : ''}`);
+  console.log(`exact step: ${calls} kernel calls; the same step on 1 + 1 images of 8x8 takes ${fixedMs.toFixed(1)} ms (grodd's fixed per-step cost)`);
   const why = sides.map((x) => ('reason' in x ? x.reason : '')).find((r) => r);
   if (why) console.log(why);
 }
