@@ -12,7 +12,7 @@ import { poolSize, selectOutliers } from '../src/train/energy-sampling';
 import { Rng } from '../src/util/rng';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend';
-import { batchOutputs } from '../src/eval/logits';
+import { batchOutputs } from '../src/infer/outputs';
 import { ResNet18 } from '../src/models/resnet18';
 import { makeOptimizer } from '../src/train/optimizers';
 import { trainStep } from '../src/train/step';

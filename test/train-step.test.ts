@@ -32,6 +32,7 @@ function bnFreeNet(seed: number): Model {
   const w = { params, buffers: new Map<string, tf.Variable>() };
   return {
     arch: 'test-net',
+    head: 'fc',
     numClasses: 3,
     inputShape: [8, 8, 1],
     params,

@@ -127,7 +127,7 @@ const isGroddScores = (t: CsvTable): boolean => t.columns.includes('dataset') &&
 export function groddScoresMetrics(t: CsvTable, file: string, column?: string, oodSet?: string): MetricsRow[] {
   // Loaded here, not at the top: they bring TensorFlow.js and sharp, which the other formats do not need.
   const { metricsRows, SCORE_ROW_COLUMNS } = require('../eval/evaluate') as typeof import('../eval/evaluate');
-  const { labelAccuracy } = require('../eval/logits') as typeof import('../eval/logits');
+  const { labelAccuracy } = require('../infer/outputs') as typeof import('../infer/outputs');
   const meta = new Set<string>(SCORE_ROW_COLUMNS);
   const available = t.columns.filter((c) => !meta.has(c));
   if (column !== undefined && !available.includes(column)) throw new UserError(`--score-column: ${file} has no score column ${JSON.stringify(column)} (it has ${available.join(', ') || 'none'})`);

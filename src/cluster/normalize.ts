@@ -1,5 +1,6 @@
 import { Rng } from '../util/rng';
 import { gram } from './kmeans';
+import { symmetricEigen } from '../util/linalg';
 
 /**
  * Feature normalisations applied to a pool's features z ∈ R^{n×d} (row-major)
@@ -145,16 +146,16 @@ export function topEigen(sm: Float64Array, s: number, m: number): { values: Floa
   let q = orthonormalize(multiply(sm, s, s, Float64Array.from({ length: s * b }, () => sketchRng.normal()), b), s, b);
   for (let it = 0; it < 6; it++) q = orthonormalize(multiply(sm, s, s, q, b), s, b);
   const small = multiplyTransposed(q, s, b, multiply(sm, s, s, q, b), b);
+  // eigenvalues in descending order: the top m come first
   const { values: lambda, vectors: w } = symmetricEigen(small, b);
-  const order = Array.from({ length: b }, (_, i) => i).sort((i, j) => lambda[j] - lambda[i] || i - j).slice(0, m);
-  const values = Float64Array.from(order, (e) => lambda[e]);
+  const values = lambda.slice(0, m);
   const vectors = new Float64Array(s * m);
   for (let i = 0; i < s; i++) {
-    order.forEach((e, c) => {
+    for (let c = 0; c < m; c++) {
       let v = 0;
-      for (let r = 0; r < b; r++) v += q[i * b + r] * w[r * b + e];
+      for (let r = 0; r < b; r++) v += q[i * b + r] * w[r * b + c];
       vectors[i * m + c] = v;
-    });
+    }
   }
   return { values, vectors };
 }
@@ -212,54 +213,4 @@ function orthonormalize(y: Float64Array, r: number, w: number): Float64Array {
     for (let i = 0; i < r; i++) y[i * w + j] *= scale;
   }
   return y;
-}
-
-/**
- * Eigen-decomposition of a symmetric s×s matrix by cyclic Jacobi rotations:
- * each rotation in the (p, q) plane zeroes a_pq, with t = tan φ the smaller root
- * of t² + 2θt − 1 = 0, θ = (a_qq − a_pp) / (2 a_pq). Stops when the off-diagonal
- * mass is negligible. Returns eigenvalues and eigenvectors as columns of `vectors`.
- */
-export function symmetricEigen(matrix: Float64Array, s: number): { values: Float64Array; vectors: Float64Array } {
-  const a = Float64Array.from(matrix);
-  const v = new Float64Array(s * s);
-  for (let i = 0; i < s; i++) v[i * s + i] = 1;
-  let total = 0;
-  for (let i = 0; i < s * s; i++) total += a[i] * a[i];
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < s; p++) for (let q = p + 1; q < s; q++) off += a[p * s + q] * a[p * s + q];
-    if (off <= 1e-30 * total || off === 0) break;
-    for (let p = 0; p < s; p++) {
-      for (let q = p + 1; q < s; q++) {
-        const apq = a[p * s + q];
-        if (apq === 0) continue;
-        const theta = (a[q * s + q] - a[p * s + p]) / (2 * apq);
-        const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const sn = t * c;
-        for (let k = 0; k < s; k++) {
-          // columns p, q of A·J
-          const akp = a[k * s + p];
-          const akq = a[k * s + q];
-          a[k * s + p] = c * akp - sn * akq;
-          a[k * s + q] = sn * akp + c * akq;
-        }
-        for (let k = 0; k < s; k++) {
-          // rows p, q of Jᵀ·(A·J)
-          const apk = a[p * s + k];
-          const aqk = a[q * s + k];
-          a[p * s + k] = c * apk - sn * aqk;
-          a[q * s + k] = sn * apk + c * aqk;
-        }
-        for (let k = 0; k < s; k++) {
-          const vkp = v[k * s + p];
-          const vkq = v[k * s + q];
-          v[k * s + p] = c * vkp - sn * vkq;
-          v[k * s + q] = sn * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  return { values: Float64Array.from({ length: s }, (_, i) => a[i * s + i]), vectors: v };
 }

@@ -3,7 +3,7 @@ import { SCORES, ScoreName } from './scores';
 import { EvalConfig } from '../config/config';
 import { Dataset } from '../data/dataset';
 import { Model } from '../models/model';
-import { ModelOutputs, accuracy, modelOutputs, predictions } from './logits';
+import { ModelOutputs, accuracy, modelOutputs, predictions } from '../infer/outputs';
 import { SampleSource, sampleSource } from '../data/source';
 
 /** One row of metrics.csv: a score function on one OOD set, or the average over sets. */

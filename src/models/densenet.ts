@@ -21,6 +21,7 @@ import { ForwardOptions, ForwardResult, Model } from './model';
  */
 export class DenseNetBC implements Model {
   readonly arch: string;
+  readonly head = 'fc';
   readonly params;
   readonly buffers;
   private readonly layersPerBlock: number;
@@ -101,6 +102,7 @@ const DENSENET121_BLOCKS = [6, 12, 24, 16];
 
 export class DenseNet121 implements Model {
   readonly arch = 'densenet121';
+  readonly head = 'classifier';
   readonly params;
   readonly buffers;
   private readonly rng: Rng;

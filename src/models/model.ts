@@ -33,6 +33,8 @@ export interface Model {
   readonly arch: string;
   readonly numClasses: number;
   readonly inputShape: [number, number, number];
+  /** The final linear layer (`<head>.weight` [d, k], `<head>.bias` [k]): logits = features · W + b. */
+  readonly head: string;
   /** Trainable weights. */
   readonly params: Map<string, tf.Variable>;
   /** Non-trainable state (BN running statistics). */
@@ -90,4 +92,12 @@ export function countParams(model: Model): number {
 /** Every weight and buffer by name, e.g. for checkpoints. */
 export function namedTensors(model: Model): Map<string, tf.Variable> {
   return new Map([...model.params, ...model.buffers]);
+}
+
+/** The final linear layer of a model: logits = features · weight + bias, weight [d, k] (tfjs layout), bias [k]. */
+export function classifierHead(model: Model): { weight: tf.Variable; bias: tf.Variable } {
+  const weight = model.params.get(`${model.head}.weight`);
+  const bias = model.params.get(`${model.head}.bias`);
+  if (!weight || !bias) throw new Error(`${model.arch}: no final linear layer named ${model.head}`);
+  return { weight, bias };
 }

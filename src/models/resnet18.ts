@@ -35,6 +35,7 @@ interface BlockSpec {
 
 export class ResNet18 implements Model {
   readonly arch = 'resnet18';
+  readonly head = 'linear';
   readonly params;
   readonly buffers;
   private readonly blocks: BlockSpec[] = [];

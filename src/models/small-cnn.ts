@@ -19,6 +19,7 @@ export const SMALL_CNN_DEFAULTS: SmallCnnOptions = { channels: [32, 64, 128], st
 
 export class SmallCnn implements Model {
   readonly arch = 'small-cnn';
+  readonly head = 'fc';
   readonly params;
   readonly buffers;
 

@@ -30,6 +30,7 @@ interface BlockSpec {
 
 export class WideResNet implements Model {
   readonly arch: string;
+  readonly head = 'fc';
   readonly params;
   readonly buffers;
   private readonly blocks: BlockSpec[] = [];

@@ -4,8 +4,8 @@ import { ArrayDataset, Batch, Dataset } from '../data/dataset';
 import { DataLoader } from '../data/loader';
 import { SubsetDataset } from '../data/subset';
 import { TransformedDataset } from '../data/transforms';
-import { modelOutputs } from '../eval/logits';
-import { energyScore } from '../eval/scores';
+import { modelOutputs } from '../infer/outputs';
+import { logSumExpRows } from '../infer/softmax';
 import { Model } from '../models/model';
 import { isWasmHeapFailure, largerMicroBatches } from '../engine/wasm-heap';
 import { UserError } from '../util/errors';
@@ -98,7 +98,7 @@ const AUX_EPOCH_STRIDE = 1000;
 async function sampleEnergies(model: Model, ds: Dataset, limit: number, rng: Rng, batch: number, onProgress?: (done: number, total: number) => void): Promise<Float64Array> {
   const idx = ds.size > limit ? rng.permutation(ds.size).slice(0, limit) : Array.from({ length: ds.size }, (_, i) => i);
   const out = await modelOutputs(model, new SubsetDataset(ds.name, ds, idx, ds.numClasses), batch, { onProgress });
-  return energyScore(out.logits, out.numClasses).map((s) => -s);
+  return logSumExpRows(out.logits, out.numClasses).map((s) => -s);
 }
 
 function setEpoch(ds: Dataset | undefined, epoch: number): void {
@@ -188,7 +188,7 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
           features: true,
           onProgress: (d, n) => hooks.onScoring?.('scoring candidates', d, n),
         });
-        const energies = Float32Array.from(energyScore(out.logits, model.numClasses), (v) => -v);
+        const energies = Float32Array.from(logSumExpRows(out.logits, model.numClasses), (v) => -v);
         const sel = selectOutliers({
           ...energySampling,
           ept: sampling!.ept,

@@ -1,6 +1,12 @@
+/**
+ * Model outputs of whole datasets: logits and penultimate features, in eval mode and in chunks, so
+ * that memory stays bounded for any dataset size. The inference layer below both training (energy
+ * margins, GReg+ candidate scoring) and evaluation (the detectors).
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch, Dataset } from '../data/dataset';
 import { Model } from '../models/model';
+import { argmaxRows } from './softmax';
 
 /** Logits [n, k] and penultimate features [n, d] of a whole dataset, in eval mode. */
 export interface ModelOutputs {
@@ -23,6 +29,11 @@ export async function batchOutputs(model: Model, b: Batch): Promise<{ logits: Fl
   return result;
 }
 
+/** The indices start .. start + n − 1 of one chunk. */
+export function chunkIndices(start: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => start + i);
+}
+
 /**
  * Runs the model in eval mode over `ds` in chunks of `batchSize`, so memory
  * stays bounded for any dataset size. `onProgress(done, total)` reports samples done.
@@ -39,8 +50,7 @@ export async function modelOutputs(
   let features: Float32Array | undefined;
   let featureDim = 0;
   for (let start = 0; start < ds.size; start += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, ds.size - start) }, (_, i) => start + i);
-    const b = await ds.read(idx);
+    const b = await ds.read(chunkIndices(start, Math.min(batchSize, ds.size - start)));
     const out = await batchOutputs(model, b);
     logits.set(out.logits, start * k);
     if (opts.features) {
@@ -56,13 +66,7 @@ export async function modelOutputs(
 
 /** Each sample's predicted class: the arg-max of its logits (the first on a tie). */
 export function predictions(o: ModelOutputs): Int32Array {
-  const pred = new Int32Array(o.n);
-  for (let i = 0; i < o.n; i++) {
-    let best = 0;
-    for (let j = 1; j < o.numClasses; j++) if (o.logits[i * o.numClasses + j] > o.logits[i * o.numClasses + best]) best = j;
-    pred[i] = best;
-  }
-  return pred;
+  return argmaxRows(o.logits, o.numClasses);
 }
 
 /** Fraction of samples whose predicted class equals the label. */
