@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ScoreName } from './scores';
+import { ScoreName } from './detectors';
 import { UserError } from '../util/errors';
 
 /**
