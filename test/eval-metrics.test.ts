@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { auroc, auprIn, auprOut, fpr95, oodMetrics, rocPoints } from '../src/eval/metrics';
+import { auroc, auprIn, auprOut, fpr95, fpr95OpenOod, oodMetrics, rocPoints } from '../src/eval/metrics';
 import { UserError } from '../src/util/errors';
 
 interface ReferenceCase {
@@ -13,6 +13,8 @@ interface ReferenceCase {
   aupr_in: number;
   aupr_out: number;
   fpr95: number;
+  /** OpenOOD's convention, computed with numpy by bench/fpr95_openood_reference.py. */
+  fpr95_openood: number;
 }
 
 const reference = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'ood-metrics-reference.json'), 'utf8')) as {
@@ -42,6 +44,8 @@ for (const c of reference.cases) {
     close(m.auprIn, c.aupr_in, 'float32 auprIn');
     close(m.auprOut, c.aupr_out, 'float32 auprOut');
     close(m.fpr95, c.fpr95, 'float32 fpr95');
+    close(fpr95OpenOod(c.id_scores, c.ood_scores), c.fpr95_openood, 'fpr95 (openood)');
+    close(oodMetrics(c.id_scores, c.ood_scores, 'openood').fpr95, c.fpr95_openood, 'oodMetrics fpr95 (openood)');
     const exact = oodMetrics(c.id_scores, c.ood_scores);
     assert.deepEqual(exact, {
       fpr95: fpr95(c.id_scores, c.ood_scores),
@@ -102,4 +106,19 @@ test('empty inputs and non-finite scores are rejected with a clear UserError', (
   assert.throws(() => fpr95([1, NaN], [0]), (e: unknown) => e instanceof UserError && /ID score at index 1 is NaN/.test(e.message));
   assert.throws(() => auprOut([1], [Infinity]), (e: unknown) => e instanceof UserError && /OOD score at index 0 is Infinity/.test(e.message));
   assert.throws(() => fpr95([1], [0], 0), /recall level must be in \(0, 1\]/);
+});
+
+test('FPR95 conventions: a hand-made case where the nearest ROC point and OpenOOD disagree', () => {
+  // ID 10, 9, ..., 1; OOD 2, 1.5, 0. OpenOOD: m = floor(0.95 · 10) = 9, threshold = the 9th highest
+  // ID score = 2, OOD >= 2: one of three. Nearest: the ROC points at thresholds 2 and 1.5 have TPR 0.9,
+  // the one at 1 has TPR 1; both 0.05 from 0.95, and the tie goes to the lower threshold, which
+  // already admits two OOD scores.
+  const id = [10, 9, 8, 7, 6, 5, 4, 3, 2, 1];
+  const ood = [2, 1.5, 0];
+  close(fpr95OpenOod(id, ood), 1 / 3, 'openood');
+  close(fpr95(id, ood), 2 / 3, 'nearest');
+  assert.equal(oodMetrics(id, ood, 'openood').fpr95, 1 / 3);
+  assert.equal(oodMetrics(id, ood, 'nearest').fpr95, 2 / 3);
+  // a single ID score: m is at least 1
+  close(fpr95OpenOod([1], [0, 1, 2]), 2 / 3, 'one ID score');
 });

@@ -192,11 +192,36 @@ function fprAtRecallOf(r: RocPoints, recallLevel: number): number {
   return pointAtRecall(r, recallLevel).fpr;
 }
 
+/**
+ * The two FPR95 conventions (`eval.fpr95`): `nearest` = {@link fpr95}, the ROC point nearest 95% TPR
+ * (the Outlier-Exposure routine, which the authors' code uses); `openood` = {@link fpr95OpenOod}.
+ */
+export const FPR95_CONVENTIONS = ['nearest', 'openood'] as const;
+export type Fpr95Convention = (typeof FPR95_CONVENTIONS)[number];
+
+/**
+ * FPR at 95% TPR as OpenOOD computes it (its `fpr_recall`): with m = ⌊0.95 · n_id⌋ (at least 1),
+ * the threshold t is the m-th highest ID score, so m ID scores are >= t, and
+ *   FPR = #{OOD scores >= t} / n_ood.
+ * It differs from the nearest-point rule when OOD scores tie with t or when 0.95 · n_id is not an
+ * integer and the nearest ROC point lies on the other side of it.
+ */
+export function fpr95OpenOod(idScores: ArrayLike<number>, oodScores: ArrayLike<number>, recallLevel = 0.95): number {
+  checkScores(idScores, 'ID');
+  checkScores(oodScores, 'OOD');
+  const sorted = sortedAscending(idScores);
+  const m = Math.max(1, Math.floor(recallLevel * sorted.length));
+  const t = sorted[sorted.length - m];
+  let fp = 0;
+  for (let i = 0; i < oodScores.length; i++) if (oodScores[i] >= t) fp++;
+  return fp / oodScores.length;
+}
+
 /** All four metrics from a single sort of the scores. */
-export function oodMetrics(idScores: ArrayLike<number>, oodScores: ArrayLike<number>): OodMetrics {
+export function oodMetrics(idScores: ArrayLike<number>, oodScores: ArrayLike<number>, convention: Fpr95Convention = 'nearest'): OodMetrics {
   const r = rocPoints(idScores, oodScores);
   return {
-    fpr95: fprAtRecallOf(r, 0.95),
+    fpr95: convention === 'nearest' ? fprAtRecallOf(r, 0.95) : fpr95OpenOod(idScores, oodScores),
     auroc: aurocOf(r),
     auprIn: averagePrecisionOf(r),
     auprOut: averagePrecisionOf(negated(r)),
