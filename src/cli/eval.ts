@@ -82,7 +82,7 @@ async function runEval(o: EvalOpts, overrides: Overrides): Promise<void> {
     const head = `# evaluation of ${rc.base} (epoch ${rc.info.epoch}) of ${o.run}, ${new Date().toISOString()}\n${provenanceComment(configFile, overrides)}`;
     await writeFileAtomic(path.join(target.dir, 'eval.yaml'), `${head}${configToYaml(cfg)}`);
   }
-  await evaluateIntoRun(target.dir, model, data, cfg);
+  await evaluateIntoRun(target.dir, model, data, cfg, rc.base);
   process.stderr.write(
     target.own
       ? `wrote ${RESULTS.join(', ')} into the run ${o.run} (its own results, used by grodd score)\n`
@@ -93,7 +93,7 @@ async function runEval(o: EvalOpts, overrides: Overrides): Promise<void> {
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description("score a trained run on its ID test set and every OOD set; writes metrics.csv, scores.csv and threshold.json into <run>/evals/<name>/ (the run's own results only with --replace)")
+    .description("score a trained run on its ID test set and every OOD set with every detector of eval.scores; writes metrics.csv, scores.csv, threshold.json and the fitted detectors' statistics (and robust_metrics.csv, gradient_stats.csv as configured) into <run>/evals/<name>/ (the run's own results only with --replace)")
     .argument('[overrides...]', 'config overrides KEY=VALUE, e.g. eval.batch_size=64 data.ood[0].limit=500')
     .requiredOption('-r, --run <dir>', 'run directory (runs/<name>-<timestamp>)')
     .option('--checkpoint <file>', 'a checkpoint of the run (default: the latest complete one)')

@@ -3,7 +3,7 @@ import { OodMetrics, oodMetrics } from '../eval/metrics';
 import { writeFileAtomic } from '../io/atomic-write';
 import { CsvTable, readCsv, writeCsv } from '../io/csv';
 import type { MetricsRow, ScoredSet } from '../eval/evaluate';
-import type { ScoreName } from '../eval/scores';
+import type { ScoreName } from '../eval/detectors';
 import { formatMetrics } from './metrics-table';
 import { UserError } from '../util/errors';
 import { action } from './action';

@@ -15,6 +15,11 @@
  * transforms are never applied. Runs made by `grodd import` have no data
  * section: images are fed as decoded, in [0, 1].
  *
+ * Scores: any detector of `eval.scores` (default energy); those with statistics
+ * of the ID training set (mahalanobis, knn, vim, react) read them from the
+ * run's detectors/, written by train / eval for the same checkpoint; ODIN
+ * takes its parameters from the run's config.yaml (eval.detectors.odin).
+ *
  * Output CSV, one row per sample: index, path (the image file, or the sample
  * index for sets that are not image folders), score (higher = more ID), pred
  * (arg-max class), is_ood (score below the run's threshold, which keeps 95% of
@@ -24,7 +29,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { Command, Option } from 'commander';
 import * as YAML from 'yaml';
 import { Config, loadConfig } from '../config/config';
@@ -33,8 +37,16 @@ import { Dataset } from '../data/dataset';
 import { DatasetSpec, openDataset, parseDatasetSpec } from '../data/spec';
 import { sampleSource } from '../data/source';
 import { TransformSpec, TransformedDataset, transformedShape } from '../data/transforms';
-import { SCORES, ScoreName, isScoreName } from '../eval/scores';
+import { FITTED_SCORES, SCORE_NAMES, ScoreName, createDetector, headOf, isScoreName } from '../eval/detectors';
+import { Detector } from '../eval/detectors/detector';
+import { DetectorParams, parseDetectorParams } from '../eval/detectors/params';
+import { pixelView } from '../eval/pixels';
+import { scoreBatch } from '../eval/score-set';
 import { readRunThreshold } from '../eval/threshold';
+import { chunkIndices } from '../infer/outputs';
+import { argmaxRows } from '../infer/softmax';
+import { readDetectorStats } from '../io/detector-stats';
+import { Model } from '../models/model';
 import { formatCsv } from '../io/csv';
 import { UserError } from '../util/errors';
 import { action } from './action';
@@ -75,7 +87,7 @@ function dataEntry(spec: string): Record<string, unknown> {
 }
 
 async function runScore(o: ScoreOpts): Promise<void> {
-  if (!isScoreName(o.score)) throw new UserError(`--score: unknown score ${JSON.stringify(o.score)} (expected energy, msp or maxlogit)`);
+  if (!isScoreName(o.score)) throw new UserError(`--score: unknown score ${JSON.stringify(o.score)} (expected one of ${SCORE_NAMES.join(', ')})`);
   const scoreName: ScoreName = o.score;
   const batchSize = Number(o.batchSize);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`--batch-size: expected a positive integer, got ${o.batchSize}`);
@@ -90,10 +102,12 @@ async function runScore(o: ScoreOpts): Promise<void> {
   // The run's ID test preprocessing (none for imported runs) and backend.
   let idTransforms: TransformSpec[] = [];
   let backend: Pick<Config, 'backend' | 'device'> = { backend: 'auto', device: 'cpu' };
+  let params = parseDetectorParams(ConfigReader.root({}, rc.configFile));
   if (rc.rawConfig && typeof rc.rawConfig === 'object' && 'data' in rc.rawConfig) {
     const cfg = loadConfig(rc.configFile);
     idTransforms = (cfg.data.id.test.transforms ?? []).filter((t) => !RANDOM.has(t.type));
     backend = cfg;
+    params = cfg.eval.detectors;
   }
 
   const entry = dataEntry(o.data);
@@ -127,6 +141,8 @@ async function runScore(o: ScoreOpts): Promise<void> {
   await startBackend(backend, o.backend);
   const model = await loadRunModel(rc);
   const k = model.numClasses;
+  const det = await runDetector(o.run, path.basename(rc.base), model, scoreName, params);
+  const inputScale = det.scoreInputs ? pixelView(ds, '--data').scale : new Float32Array(input[2]).fill(1);
   const columns = ['index', 'path', 'score', 'pred', 'is_ood'];
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   const tmp = `${o.out}.tmp-${process.pid}`;
@@ -135,18 +151,15 @@ async function runScore(o: ScoreOpts): Promise<void> {
   try {
     fs.writeSync(fd, formatCsv([], columns, o.out));
     for (let start = 0; start < ds.size; start += batchSize) {
-      const idx = Array.from({ length: Math.min(batchSize, ds.size - start) }, (_, i) => start + i);
+      const idx = chunkIndices(start, Math.min(batchSize, ds.size - start));
       const b = await ds.read(idx);
-      const logitsT = tf.tidy(() => model.forward(tf.tensor4d(b.x, [b.n, ...b.shape]), { training: false }).logits);
-      const logits = (await logitsT.data()) as Float32Array;
-      logitsT.dispose();
-      const scores = SCORES[scoreName](logits, k);
-      const rows = idx.map((i, r) => {
-        let pred = 0;
-        for (let j = 1; j < k; j++) if (logits[r * k + j] > logits[r * k + pred]) pred = j;
-        const isOod = threshold === undefined ? undefined : scores[r] < threshold;
+      const r = await scoreBatch(model, [det], b, inputScale);
+      const scores = r.scores[0];
+      const preds = argmaxRows(r.logits, k);
+      const rows = idx.map((i, j) => {
+        const isOod = threshold === undefined ? undefined : scores[j] < threshold;
         if (isOod) flagged++;
-        return { index: i, path: sampleSource(rawSet, i).path ?? i, score: scores[r], pred, is_ood: isOod };
+        return { index: i, path: sampleSource(rawSet, i).path ?? i, score: scores[j], pred: preds[j], is_ood: isOod };
       });
       fs.writeSync(fd, formatCsv(rows, columns, o.out, false));
     }
@@ -155,6 +168,8 @@ async function runScore(o: ScoreOpts): Promise<void> {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    det.dispose?.();
   }
   fs.closeSync(fd);
   fs.renameSync(tmp, o.out);
@@ -164,6 +179,27 @@ async function runScore(o: ScoreOpts): Promise<void> {
   );
 }
 
+/**
+ * The detector `name` for the run's model, with its ID-train statistics from the run's detectors/
+ * (fitted by train / eval on the same checkpoint) where it has some.
+ */
+async function runDetector(run: string, checkpoint: string, model: Model, name: ScoreName, params: DetectorParams): Promise<Detector> {
+  if (!FITTED_SCORES.includes(name)) return createDetector(name, { model, head: headOf(model) }, params);
+  const { stats, info } = await readDetectorStats(run, name);
+  if (info.checkpoint !== checkpoint) {
+    throw new UserError(`${run}/detectors/${name}.json was fitted on checkpoint ${info.checkpoint}, not ${checkpoint}; run grodd eval --run ${run} on the checkpoint to score with (--checkpoint)`);
+  }
+  // The parameters it was fitted with, not whatever the config says now.
+  const det = createDetector(name, { model, head: headOf(model) }, { ...params, [name]: info.params });
+  try {
+    det.restore!(stats);
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${run}/detectors/${name}.safetensors: ${e.message}; refit with grodd eval --run ${run}`);
+    throw e;
+  }
+  return det;
+}
+
 export function registerScore(program: Command): void {
   program
     .command('score')
@@ -171,7 +207,7 @@ export function registerScore(program: Command): void {
     .requiredOption('-r, --run <dir>', 'run directory (its latest checkpoint is used)')
     .requiredOption('--data <spec>', "a directory of images, or an inline dataset entry such as '{format: image-folder, dir: photos}'")
     .requiredOption('--out <file>', 'output CSV')
-    .addOption(new Option('--score <name>', 'OOD score (higher = more ID)').choices(['energy', 'msp', 'maxlogit']).default('energy'))
+    .addOption(new Option('--score <name>', 'OOD score (higher = more ID)').choices([...SCORE_NAMES]).default('energy'))
     .option('--checkpoint <file>', 'a checkpoint of the run instead of the latest')
     .option('--threshold <t>', "flag is_ood below this score instead of the run's stored threshold")
     .option('--batch-size <n>', 'samples per forward pass', '64')

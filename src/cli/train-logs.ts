@@ -94,6 +94,7 @@ export class TrainLogs {
  */
 export class EpochValidation {
   private constructor(
+    private readonly idTrain: Dataset,
     private readonly id: Dataset,
     private readonly ood: Dataset[],
     private readonly cfg: Config,
@@ -108,12 +109,18 @@ export class EpochValidation {
       const idx = rng.permutation(ds.size).slice(0, e.limit).sort((a, b) => a - b);
       return new SubsetDataset(ds.name, ds, idx, ds.numClasses);
     };
-    return new EpochValidation(subset(data.idTest), data.ood.map(subset), cfg);
+    return new EpochValidation(data.idTrain, subset(data.idTest), data.ood.map(subset), cfg);
   }
 
   async run(model: Model, row: EpochRow): Promise<Record<string, number>> {
     const score = this.cfg.eval.scores[0];
-    const ev = await evaluateModel(model, this.id, this.ood, { ...this.cfg.eval, scores: [score] });
+    // the first score alone: no attack, no gradient statistics (a detector with statistics refits them on the ID training set)
+    const ev = await evaluateModel(
+      model,
+      { idTrain: this.idTrain, idTest: this.id, ood: this.ood.map((dataset) => ({ dataset })) },
+      { ...this.cfg.eval, scores: [score], robust: undefined, gradient_stats: false },
+      { seed: this.cfg.seed },
+    );
     const avg = ev.rows.find((m) => m.ood_set === AVERAGE) ?? ev.rows[0];
     row.val_auroc = avg.auroc;
     row.val_fpr95 = avg.fpr95;

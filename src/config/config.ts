@@ -10,7 +10,10 @@ import { OptimizerConfig } from '../train/optimizers';
 import { ScheduleConfig } from '../train/schedule';
 import { METHODS, METHOD_PRESETS, Method } from '../train/methods';
 import { SamplingSpec, parseSampling, samplingToConfig } from '../train/energy-sampling';
-import { ScoreName } from '../eval/scores';
+import { SCORE_NAMES, ScoreName } from '../eval/detectors';
+import { DetectorParams, parseDetectorParams } from '../eval/detectors/params';
+import { FPR95_CONVENTIONS, Fpr95Convention } from '../eval/metrics';
+import { RobustConfig, parseRobust } from '../eval/robust';
 
 export const MODEL_ARCHS = ['small-cnn', 'resnet18', 'wrn-40-2', 'densenet-bc-100', 'densenet121'] as const;
 export type ModelArch = (typeof MODEL_ARCHS)[number];
@@ -63,6 +66,7 @@ export interface TrainConfig {
 }
 
 export interface EvalConfig {
+  /** Detectors to score with (metrics.csv rows and scores.csv columns, in this order). */
   scores: ScoreName[];
   batch_size: number;
   /**
@@ -70,6 +74,13 @@ export interface EvalConfig {
    * samples of the ID test set and of each OOD set (train_log.csv, TensorBoard, grodd report); false: off.
    */
   every_epoch: false | { limit: number };
+  /** Parameters of the detectors that have some. */
+  detectors: DetectorParams;
+  /** The PGD attack on the scores (robust_metrics.csv); absent = not run. */
+  robust?: RobustConfig;
+  /** ‖∇ₓS‖ of the energy score per set (gradient_stats.csv). */
+  gradient_stats: boolean;
+  fpr95: Fpr95Convention;
 }
 
 export type MicroBatchesByBackend = Partial<Record<Exclude<BackendChoice, 'auto'>, number>>;
@@ -114,7 +125,7 @@ export interface Config {
   eval: EvalConfig;
 }
 
-const SCORE_NAMES: ScoreName[] = ['energy', 'msp', 'maxlogit'];
+const DEFAULT_SCORES: ScoreName[] = ['energy', 'msp', 'maxlogit'];
 
 function parseOptimizer(r: ConfigReader): OptimizerConfig {
   const name = r.oneOf('name', ['sgd', 'adam'] as const, 'sgd');
@@ -212,10 +223,17 @@ function parseEveryEpoch(r: ConfigReader): EvalConfig['every_epoch'] {
 
 function parseEval(r: ConfigReader): EvalConfig {
   const c: EvalConfig = {
-    scores: r.oneOfList('scores', SCORE_NAMES, SCORE_NAMES),
+    scores: r.oneOfList('scores', SCORE_NAMES, DEFAULT_SCORES),
     batch_size: r.number('batch_size', 256, { integer: true, min: 1 }),
     every_epoch: parseEveryEpoch(r),
+    detectors: parseDetectorParams(r.object('detectors')),
+    gradient_stats: r.boolean('gradient_stats', false),
+    fpr95: r.oneOf('fpr95', FPR95_CONVENTIONS, 'nearest'),
   };
+  const repeated = c.scores.find((s, i) => c.scores.indexOf(s) !== i);
+  if (repeated) r.fail('scores', `lists ${repeated} twice`);
+  const robust = r.object('robust');
+  if (r.has('robust')) c.robust = parseRobust(robust);
   r.done();
   return c;
 }

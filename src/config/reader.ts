@@ -142,6 +142,18 @@ export class ConfigReader {
     return v.map((x, i) => checkNumber(x, rule, (m) => this.fail(key, `item ${i}: ${m}`)));
   }
 
+  /** A list of numbers, each written as a number or as a fraction "a/b" (e.g. 2/255 for a pixel budget). */
+  fractionList(key: string, dflt: number[], rule: NumberRule = {}): number[] {
+    const v = this.get(key);
+    if (v === undefined || v === null) return dflt;
+    if (!Array.isArray(v)) this.fail(key, `expected a list of numbers or fractions such as 2/255, got ${describe(v)}`);
+    return v.map((x, i) => {
+      const m = typeof x === 'string' ? /^\s*([0-9.eE+-]+)\s*\/\s*([0-9.eE+-]+)\s*$/.exec(x) : null;
+      const value = m ? Number(m[1]) / Number(m[2]) : x;
+      return checkNumber(value, rule, (msg) => this.fail(key, `item ${i}: ${msg.replace(/, got .*$/, '')}, got ${describe(x)}`));
+    });
+  }
+
   optionalNumberList(key: string, rule: NumberRule = {}): number[] | undefined {
     return this.has(key) ? this.numberList(key, undefined, rule) : (this.get(key), undefined);
   }

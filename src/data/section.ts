@@ -9,7 +9,8 @@ import { Rng } from '../util/rng';
  * The `data:` section of a config:
  *   id:  { train: SPEC, test: SPEC }   in-distribution data (labelled)
  *   aux: SPEC                          auxiliary outliers for training (optional)
- *   ood: [SPEC, ...]                   OOD test sets, each with a `name`
+ *   ood: [SPEC, ...]                   OOD test sets, each with a `name` and optionally a `group`
+ *                                      (e.g. near, far: metrics.csv then averages per group too)
  */
 export interface DataSection {
   id: { train: DatasetSpec; test: DatasetSpec };
@@ -24,7 +25,13 @@ export function parseDataSection(r: ConfigReader): DataSection {
       train: parseDatasetSpec(id.object('train', true), 'id-train'),
       test: parseDatasetSpec(id.object('test', true), 'id-test'),
     },
-    ood: r.objectList('ood').map((o, i) => parseDatasetSpec(o, `ood-${i}`)),
+    ood: r.objectList('ood').map((o, i) => {
+      // Read first, so that the entry's own reader knows the key.
+      const group = o.optionalString('group');
+      if (group !== undefined && !/^[A-Za-z0-9._-]+$/.test(group)) o.fail('group', `use letters, digits, '.', '_' or '-' (it names the metrics.csv row average:${group}), got ${JSON.stringify(group)}`);
+      const spec = parseDatasetSpec(o, `ood-${i}`);
+      return group === undefined ? spec : { ...spec, group };
+    }),
   };
   id.done();
   if (r.has('aux')) section.aux = parseDatasetSpec(r.object('aux'), 'aux');
@@ -32,6 +39,7 @@ export function parseDataSection(r: ConfigReader): DataSection {
   const names = new Set<string>();
   for (const [i, s] of section.ood.entries()) {
     if (names.has(s.name)) r.fail(`ood[${i}].name`, `"${s.name}" is used twice; OOD sets need distinct names`);
+    if (s.name === 'average' || s.name.startsWith('average:')) r.fail(`ood[${i}].name`, `"${s.name}" is reserved for the rows of averages in metrics.csv; rename the set`);
     names.add(s.name);
   }
   r.done();

@@ -49,6 +49,8 @@ export interface DatasetSpec {
    * or `TransformedDataset`; `openDataset` returns the untransformed set.
    */
   transforms?: TransformSpec[];
+  /** OOD test sets only: the group whose average metrics.csv reports besides the overall one (e.g. near, far). */
+  group?: string;
   /** The format's own options. */
   [option: string]: unknown;
 }
@@ -76,7 +78,7 @@ export function parseDatasetSpec(r: ConfigReader, defaultName: string): DatasetS
 
 export async function openDataset(spec: DatasetSpec): Promise<Dataset> {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { name, format, classes, limit, limit_seed, transforms: _transforms, ...options } = spec;
+  const { name, format, classes, limit, limit_seed, transforms: _transforms, group: _group, ...options } = spec;
   const fmt = FORMATS[format] as Format<unknown>;
   let ds = await fmt.open(name, options);
   if (classes) {

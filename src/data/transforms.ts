@@ -336,7 +336,7 @@ export class TransformedDataset implements Dataset {
   constructor(
     readonly base: Dataset,
     readonly list: readonly TransformSpec[],
-    private readonly seed = 0,
+    readonly seed = 0,
   ) {
     this.shape = transformedShape(base.shape, list, `dataset "${base.name}": transforms`);
     this.random = isRandom(list);
@@ -375,4 +375,14 @@ export class TransformedDataset implements Dataset {
     parts.forEach((p, i) => x.set(p.x, i * outPer));
     return { x, y: Int32Array.from(b.y), n: b.n, shape: this.shape };
   }
+}
+
+/**
+ * The dataset without its random transforms (augmentation), the deterministic ones kept in order:
+ * what detectors fit their ID training statistics on.
+ */
+export function withoutAugmentation(ds: Dataset): Dataset {
+  if (!(ds instanceof TransformedDataset) || !isRandom(ds.list)) return ds;
+  const kept = ds.list.filter((t) => !isRandom([t]));
+  return kept.length ? new TransformedDataset(ds.base, kept, ds.seed) : ds.base;
 }
