@@ -9,11 +9,12 @@ import { readCsv } from '../io/csv';
 import { readStatus } from '../io/run-dir';
 import { reportHtml, RunReport, SeedGroup } from '../report/html';
 import { writePng } from '../report/png';
-import { fpr95Point, histogramSvg, RocCurveInput, rocSvg, trainingCurvesSvg, TrainLogRow, TrainStepRow } from '../report/svg';
+import { fpr95Point, histogramSvg, RobustCurve, robustCurvesSvg, RocCurveInput, rocSvg, trainingCurvesSvg, TrainLogRow, TrainStepRow } from '../report/svg';
 import { canonical } from '../sweep/grid';
 import { defaultAuxBatchSize } from '../train/energy-sampling';
 import { UserError } from '../util/errors';
 import { action } from './action';
+import { GRADIENT_NORMS_FILE, GRADIENT_STATS_FILE, ROBUST_FILE } from './report-eval';
 
 interface ReportOpts {
   out: string;
@@ -154,6 +155,7 @@ async function reportRun(dir: string, label: string, score: string): Promise<Rea
     const rows = m.rows.filter((r) => r.score === score);
     rep.idAccuracy = m.rows.length ? num(m.rows[0].id_accuracy) : undefined;
     rep.metrics = rows.map((r) => ({ ood_set: r.ood_set, fpr95: num(r.fpr95), auroc: num(r.auroc), aupr_in: num(r.aupr_in), aupr_out: num(r.aupr_out) }));
+    rep.allMetrics = m.rows.map((r) => ({ score: r.score, ood_set: r.ood_set, fpr95: num(r.fpr95), auroc: num(r.auroc), aupr_in: num(r.aupr_in), aupr_out: num(r.aupr_out) }));
     if (m.rows.length && !rows.length) notes.push(`metrics.csv has no ${score} rows (scores: ${[...new Set(m.rows.map((r) => r.score))].join(', ')})`);
   } else notes.push('no metrics.csv');
 
@@ -195,6 +197,27 @@ async function reportRun(dir: string, label: string, score: string): Promise<Rea
       if (curves.length) await fig(`roc-${safeName(score)}`, `ROC curves, ${score} score (circles: the FPR95 points)`, rocSvg(curves, { score, title: `${label}: ROC, ${score}` }));
     }
   } else notes.push('no scores.csv (per-sample scores): no histograms or ROC curves');
+  const robustFile = path.join(dir, ROBUST_FILE);
+  if (fs.existsSync(robustFile)) {
+    rep.robust = (await readCsv(robustFile)).rows.map((r) => ({ score: r.score, ood_set: r.ood_set, epsilon: num(r.epsilon), fpr95: num(r.fpr95), auroc: num(r.auroc) }));
+  }
+  const gradStats = path.join(dir, GRADIENT_STATS_FILE);
+  if (fs.existsSync(gradStats)) {
+    rep.gradient = (await readCsv(gradStats)).rows.map((r) => ({ dataset: r.dataset, role: r.role, mean: num(r.grad_l2_mean), median: num(r.grad_l2_median), p95: num(r.grad_l2_p95), epsilon: num(r.epsilon), kept: num(r.kept) }));
+  }
+  const gradNorms = path.join(dir, GRADIENT_NORMS_FILE);
+  if (fs.existsSync(gradNorms)) {
+    const bySet = new Map<string, { role: string; l2: number[] }>();
+    for (const r of (await readCsv(gradNorms)).rows) {
+      if (!bySet.has(r.dataset)) bySet.set(r.dataset, { role: r.role, l2: [] });
+      bySet.get(r.dataset)!.l2.push(num(r.grad_l2));
+    }
+    const [idName, id] = [...bySet].find(([, v]) => v.role === 'id') ?? [];
+    for (const [name, v] of bySet) {
+      if (!id || v.role !== 'ood') continue;
+      await fig(`hist-grad-${safeName(name)}`, `‖∇ₓS‖₂ of the energy score (pixels): ${idName} vs ${name}`, histogramSvg({ score: 'gradient norm', id: { name: idName!, scores: id.l2 }, ood: { name, scores: v.l2 }, title: `${label}: ‖∇ₓS‖₂, ID vs ${name}`, xlabel: '‖∇ₓS(x)‖₂ of the energy score, [0,1] pixels (lower = flatter)' }));
+    }
+  }
   // keep the average row last in the run's own table
   rep.metrics.sort((a, b) => (a.ood_set === AVERAGE ? 1 : b.ood_set === AVERAGE ? -1 : 0));
   return rep;
@@ -215,6 +238,33 @@ export function seedGroups(runs: { seedless?: string; seed?: number }[]): number
 function groupLabel(labels: string[]): string {
   const stripped = labels.map((l) => l.replace(/[._-]?seed-?\d+/, ''));
   return stripped.every((l) => l === stripped[0]) && stripped[0] ? stripped[0] : `${labels[0]} +${labels.length - 1}`;
+}
+
+/**
+ * The robust curves, one figure per attacked score: AUROC and FPR95 against ε of the average over
+ * the OOD sets (or of the only set), one line per run; written beside the report (<name>-figures/, `dir`).
+ */
+async function robustFiguresOf(reports: RunReport[], dir: string): Promise<RunReport['figures']> {
+  const figures: RunReport['figures'] = [];
+  const scores = [...new Set(reports.flatMap((r) => (r.robust ?? []).map((x) => x.score)))];
+  for (const score of scores) {
+    const curves: RobustCurve[] = [];
+    let set = AVERAGE;
+    for (const r of reports) {
+      const rows = (r.robust ?? []).filter((x) => x.score === score);
+      if (!rows.length) continue;
+      set = rows.some((x) => x.ood_set === AVERAGE) ? AVERAGE : rows[0].ood_set;
+      const shown = rows.filter((x) => x.ood_set === set).sort((a, b) => a.epsilon - b.epsilon);
+      curves.push({ name: r.label, epsilons: shown.map((x) => x.epsilon), auroc: shown.map((x) => x.auroc), fpr95: shown.map((x) => x.fpr95) });
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `robust-${safeName(score)}.png`);
+    const svg = robustCurvesSvg(curves, { score, set });
+    const png = await writePng(file, svg);
+    await writeFileAtomic(file.replace(/\.png$/, '.svg'), svg);
+    figures.push({ title: `${score} under attack: AUROC and FPR95 against ε (${set}), one line per run`, png, file });
+  }
+  return figures;
 }
 
 async function runReport(dirs: string[], o: ReportOpts): Promise<void> {
@@ -246,11 +296,12 @@ async function runReport(dirs: string[], o: ReportOpts): Promise<void> {
     overlays.push({ title: `ROC curves of the runs on ${set} (${o.score} score; circles: FPR95 points)`, png, file });
   }
 
-  const html = reportHtml(reports, { score: o.score, generated: new Date().toISOString(), command: `grodd report ${dirs.join(' ')} --score ${o.score}`, groups, figures: overlays });
+  const robustFigures = await robustFiguresOf(reports, figDir);
+  const html = reportHtml(reports, { score: o.score, generated: new Date().toISOString(), command: `grodd report ${dirs.join(' ')} --score ${o.score}`, groups, figures: overlays, robustFigures });
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   await writeFileAtomic(o.out, html);
-  const nFig = reports.reduce((s, r) => s + r.figures.length, 0) + overlays.length;
-  const where = overlays.length ? `; run comparisons in ${figDir}/` : '';
+  const nFig = reports.reduce((s, r) => s + r.figures.length, 0) + overlays.length + robustFigures.length;
+  const where = overlays.length + robustFigures.length ? `; run comparisons in ${figDir}/` : '';
   process.stderr.write(`wrote ${o.out} (${runs.length} run(s), ${groups.length} seed group(s), ${nFig} figure(s); PNG and SVG files in each run's figures/${where})\n`);
 }
 

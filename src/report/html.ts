@@ -1,3 +1,4 @@
+import { formatEpsilon } from '../eval/robust';
 import { meanStd } from '../util/stats';
 import { escapeXml as esc } from './svg';
 
@@ -11,6 +12,12 @@ export interface RunReport {
   config: [string, string][];
   /** metrics.csv rows of the chosen score (ood_set plus the metrics, fractions). */
   metrics: { ood_set: string; fpr95: number; auroc: number; aupr_in: number; aupr_out: number }[];
+  /** metrics.csv rows of every score (the run's detectors). */
+  allMetrics?: { score: string; ood_set: string; fpr95: number; auroc: number; aupr_in: number; aupr_out: number }[];
+  /** robust_metrics.csv rows (fractions). */
+  robust?: { score: string; ood_set: string; epsilon: number; fpr95: number; auroc: number }[];
+  /** gradient_stats.csv rows; epsilon and kept NaN on OOD rows. */
+  gradient?: { dataset: string; role: string; mean: number; median: number; p95: number; epsilon: number; kept: number }[];
   idAccuracy?: number;
   trainSeconds?: number;
   epochs?: number;
@@ -37,6 +44,19 @@ const METRICS = [
 const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : (100 * x).toFixed(2));
 
 const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
+
+/** The row of a score that stands for all OOD sets: the average, or the only set. */
+function summaryRow<T extends { score: string; ood_set: string }>(rows: T[], score: string): T | undefined {
+  const of = rows.filter((r) => r.score === score);
+  return of.find((r) => r.ood_set === 'average') ?? (of.length === 1 ? of[0] : undefined);
+}
+
+/** A small table of a run's card: a caption, a header row, rows whose first cell names them. */
+function table(caption: string, head: string[], rows: string[][]): string {
+  return `<table class="metrics"><caption>${esc(caption)}</caption><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows
+    .map((r) => `<tr><th scope="row">${esc(r[0])}</th>${r.slice(1).map((c) => `<td class="num">${esc(c)}</td>`).join('')}</tr>`)
+    .join('')}</table>`;
+}
 
 /** `mean ± std` of the finite values (the std is the sample one, n − 1). */
 function meanStdText(values: (number | undefined)[], fmt: (x: number | undefined) => string): string {
@@ -68,7 +88,10 @@ function textRow(label: string, cells: string[]): string {
  * with its config summary, metrics table and figures (PNG data URIs, so the file can be mailed or
  * attached as a CI artifact).
  */
-export function reportHtml(runs: RunReport[], o: { score: string; generated: string; command?: string; groups?: SeedGroup[]; figures?: RunReport['figures'] }): string {
+export function reportHtml(
+  runs: RunReport[],
+  o: { score: string; generated: string; command?: string; groups?: SeedGroup[]; figures?: RunReport['figures']; robustFigures?: RunReport['figures'] },
+): string {
   const groups = o.groups ?? [];
   const sets: string[] = [];
   for (const r of runs) for (const m of r.metrics) if (!sets.includes(m.ood_set)) sets.push(m.ood_set);
@@ -88,12 +111,21 @@ export function reportHtml(runs: RunReport[], o: { score: string; generated: str
       body.push(comparisonRow(`${m.label} (%) ${m.better === 'lower' ? '↓' : '↑'}`, runs.map((r) => r.metrics.find((x) => x.ood_set === set)?.[m.key]), groups, pct, m.better, `${set}: ${m.better} is better`));
     }
   }
+  // Every detector side by side (when a run has more than the one chosen score).
+  const detectors = [...new Set(runs.flatMap((r) => (r.allMetrics ?? []).map((m) => m.score)))];
+  if (detectors.length > 1) {
+    for (const m of [METRICS[1], METRICS[0]]) {
+      body.push(`<tr class="group"><th colspan="${width}">every detector: ${m.label} (%) ${m.better === 'lower' ? '↓' : '↑'}, average over the OOD sets</th></tr>`);
+      for (const d of detectors) body.push(comparisonRow(d, runs.map((r) => summaryRow(r.allMetrics ?? [], d)?.[m.key]), groups, pct, m.better, `${d}: ${m.better} is better`));
+    }
+  }
   body.push(`<tr class="group"><th colspan="${width}">training</th></tr>`);
   body.push(comparisonRow('epochs', runs.map((r) => r.epochs), groups, (x) => (x === undefined ? '–' : String(Number(x.toFixed(1))))));
   body.push(comparisonRow('train time (s)', runs.map((r) => r.trainSeconds), groups, (x) => (x === undefined ? '–' : x.toFixed(1))));
   const figure = (f: RunReport['figures'][number]): string =>
     `<figure><img alt="${esc(f.title)}" src="data:image/png;base64,${f.png.toString('base64')}"><figcaption>${esc(f.title)} <span class="file">${esc(f.file)}</span></figcaption></figure>`;
   const comparisonFigures = (o.figures ?? []).length ? `<div class="compare">\n${o.figures!.map(figure).join('\n')}\n</div>` : '';
+  const robustSection = (o.robustFigures ?? []).length ? `<h2>Under attack</h2>\n<div class="compare">\n${o.robustFigures!.map(figure).join('\n')}\n</div>` : '';
 
   const cards = runs.map((r) => {
     const cfg = r.config.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('');
@@ -104,10 +136,41 @@ export function reportHtml(runs: RunReport[], o: { score: string; generated: str
       ? `<table class="metrics"><caption>${esc(o.score)} score, % (FPR95 lower is better, the others higher)</caption><tr><th>OOD set</th>${METRICS.map((k) => `<th>${k.label}</th>`).join('')}</tr>${metricRows}</table>`
       : '<p class="note">no metrics (the run has not completed)</p>';
     const figs = r.figures.map(figure).join('\n');
+    const scores = [...new Set((r.allMetrics ?? []).map((m) => m.score))];
+    const all = scores.length > 1
+      ? table('every detector, % (the average over the OOD sets, or the only set)', ['score', ...METRICS.map((k) => k.label)], scores.flatMap((d) => {
+          const m = summaryRow(r.allMetrics!, d);
+          return m ? [[d, ...METRICS.map((k) => pct(m[k.key]))]] : [];
+        }))
+      : '';
+    const robustScores = [...new Set((r.robust ?? []).map((x) => x.score))];
+    const eps = [...new Set((r.robust ?? []).map((x) => x.epsilon))].sort((a, b) => a - b);
+    const robust = robustScores.length
+      ? table('under attack: AUROC / FPR95 (%) against ε (robust_metrics.csv; average over the OOD sets)', ['score', ...eps.map(formatEpsilon)], robustScores.map((d) => [
+          d,
+          ...eps.map((e) => {
+            const x = summaryRow((r.robust ?? []).filter((y) => y.epsilon === e), d);
+            return x ? `${pct(x.auroc)} / ${pct(x.fpr95)}` : '–';
+          }),
+        ]))
+      : '';
+    const gradient = r.gradient?.length
+      ? table('‖∇ₓS‖₂ of the energy score in [0,1] pixels (gradient_stats.csv); kept: ID share with S − ε‖∇S‖₁ above the 95%-TPR threshold', ['set', 'mean', 'median', 'p95', 'ε', 'kept (%)'], r.gradient.map((g) => [
+          `${g.dataset} (${g.role})`,
+          g.mean.toPrecision(4),
+          g.median.toPrecision(4),
+          g.p95.toPrecision(4),
+          Number.isFinite(g.epsilon) ? formatEpsilon(g.epsilon) : '',
+          Number.isFinite(g.kept) ? pct(g.kept) : '',
+        ]))
+      : '';
     const notes = r.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('');
     return `<section class="run"><h2>${esc(r.label)}</h2><p class="path">${esc(r.dir)} · status: <span class="status${r.status === 'completed' ? '' : ' bad'}">${esc(r.status)}</span></p>
 <table class="config">${cfg}</table>
 ${metricsTable}
+${all}
+${robust}
+${gradient}
 ${notes}
 ${figs}
 </section>`;
@@ -140,6 +203,7 @@ figcaption { font-size: .85em; color: #333; }
 <h2>Comparison</h2>
 <table class="comparison">${head}${body.join('\n')}</table>
 ${comparisonFigures}
+${robustSection}
 <div class="runs">
 ${cards.join('\n')}
 </div>

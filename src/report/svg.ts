@@ -1,4 +1,5 @@
 import { pointAtRecall, RecallPoint, rocPoints, RocPoints } from '../eval/metrics';
+import { formatEpsilon } from '../eval/robust';
 
 /**
  * Pure SVG builders for run reports: score histograms (ID vs an OOD set, with the FPR95 threshold),
@@ -183,6 +184,8 @@ export interface HistogramInput {
   /** Data range of the x axis; by default the range of all scores and the threshold, padded 2%. */
   xRange?: [number, number];
   title?: string;
+  /** The x axis label; by default `<score> score (higher = more ID)`. */
+  xlabel?: string;
 }
 
 /** Counts per bin over [lo, hi] (values outside are clamped into the end bins), normalised to a density. */
@@ -221,7 +224,7 @@ export function histogramSvg(o: HistogramInput): string {
   // The legend sits between the title and the plot, where it hides no bar.
   const top = MARGIN.top + legendHeight(2 + (o.threshold ? 1 : 0) + (o.margins ? 2 : 0)) + 6;
   const p = new Panel(MARGIN.left, top, width - MARGIN.left - MARGIN.right, height - top - MARGIN.bottom, [lo, hi], [0, ymax]);
-  p.axes({ title: o.title ?? `${o.score} score: ID vs ${o.ood.name}`, titleY: MARGIN.top - 12, xlabel: `${o.score} score (higher = more ID)`, ylabel: 'density' });
+  p.axes({ title: o.title ?? `${o.score} score: ID vs ${o.ood.name}`, titleY: MARGIN.top - 12, xlabel: o.xlabel ?? `${o.score} score (higher = more ID)`, ylabel: 'density' });
   const bw = (hi - lo) / bins;
   const bars = (d: number[], color: string, cls: string): void => {
     // One outlined step shape per set, filled translucently so that overlaps stay visible.
@@ -295,6 +298,43 @@ export function rocSvg(curves: RocCurveInput[], o: { score: string; width?: numb
   });
   p.legend(items, 'br');
   return svgDocument(width, height, p.parts);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Robust curves
+
+export interface RobustCurve {
+  /** The run. */
+  name: string;
+  epsilons: number[];
+  /** Fractions, one per budget. */
+  auroc: number[];
+  fpr95: number[];
+}
+
+/** AUROC and FPR95 (%) against the attack budget ε, one line per run, side by side. */
+export function robustCurvesSvg(curves: RobustCurve[], o: { score: string; set: string; title?: string }): string {
+  const pw = 360;
+  const ph = 260;
+  const top = MARGIN.top + legendHeight(curves.length) + 36;
+  const width = 2 * (MARGIN.left + pw + MARGIN.right);
+  const height = top + ph + MARGIN.bottom;
+  const eps = [...new Set(curves.flatMap((c) => c.epsilons))].sort((a, b) => a - b);
+  const xr: [number, number] = eps.length > 1 ? [eps[0], eps[eps.length - 1]] : [0, Math.max(eps[0] ?? 1, 1e-6)];
+  const parts: string[] = [`<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="bold" fill="#111">${escapeXml(o.title ?? `${o.score} under attack (${o.set})`)}</text>`];
+  const panels = [
+    { key: 'auroc' as const, title: 'AUROC (%) ↑', x: MARGIN.left },
+    { key: 'fpr95' as const, title: 'FPR95 (%) ↓', x: MARGIN.left + pw + MARGIN.right + MARGIN.left },
+  ];
+  for (const [j, pn] of panels.entries()) {
+    const p = new Panel(pn.x, top, pw, ph, xr, [0, 100]);
+    // Panel titles above the legend, which sits between them and the plot areas.
+    p.axes({ title: pn.title, titleY: top - legendHeight(curves.length) - 18, xlabel: 'attack budget ε (L∞, [0,1] pixels)', ylabel: '%', xticks: eps, xfmt: formatEpsilon, yticks: [0, 20, 40, 60, 80, 100] });
+    curves.forEach((c, i) => p.line(c.epsilons, c[pn.key].map((v) => 100 * v), PALETTE[i % PALETTE.length], { markers: true, cls: `robust-${pn.key}` }));
+    if (j === 0) p.legend(curves.map((c, i) => ({ label: c.name, color: PALETTE[i % PALETTE.length] })), 'above');
+    parts.push(...p.parts);
+  }
+  return svgDocument(width, height, parts);
 }
 
 // ---------------------------------------------------------------------------------------------------
