@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
 import { configToYaml, loadConfig, microBatchesFor, parseConfig } from '../src/config/config';
+import { expandSweep, parseSweepText } from '../src/sweep/grid';
 import { UserError } from '../src/util/errors';
 
 const minimal = {
@@ -103,4 +104,31 @@ test('micro_batches per backend: the named backend takes its value, the others 1
   assert.equal(microBatchesFor({ micro_batches: 4 }, 'native'), 4);
   assert.match(errorOf(withOverride(['train', 'micro_batches'], { wasm: 5 })), /^x\.yaml: train\.micro_batches\.wasm: must divide batch_size \(64\), got 5$/);
   assert.match(errorOf(withOverride(['train', 'micro_batches'], { gpu: 2 })), /train\.micro_batches\.gpu: unknown key/);
+});
+
+test('the eval section: detectors, robust evaluation, gradient statistics, FPR95 convention and OOD groups round-trip', () => {
+  const raw = structuredClone(minimal) as Record<string, any>;
+  raw.data.ood[0].group = 'far';
+  raw.eval = { scores: ['knn', 'energy'], detectors: { knn: { k: 3 } }, robust: { epsilons: ['1/255', 0.02] }, gradient_stats: true, fpr95: 'openood' };
+  const c = parseConfig(raw, 'x.yaml');
+  assert.equal(c.data.ood[0].group, 'far');
+  assert.deepEqual(c.eval.scores, ['knn', 'energy']);
+  assert.deepEqual(c.eval.detectors.knn, { k: 3 });
+  assert.deepEqual(c.eval.robust, { epsilons: [1 / 255, 0.02], steps: 10, step_size: 'auto', random_start: true, norm: 'linf' });
+  assert.deepEqual([c.eval.gradient_stats, c.eval.fpr95], [true, 'openood']);
+  assert.deepEqual(parseConfig(YAML.parse(configToYaml(c)), 'again.yaml'), c);
+  const plain = parseConfig(minimal, 'x.yaml').eval;
+  assert.deepEqual([plain.scores, plain.robust, plain.gradient_stats, plain.fpr95], [['energy', 'msp', 'maxlogit'], undefined, false, 'nearest']);
+  assert.match(errorOf(withOverride(['data', 'id', 'train', 'group'], 'near')), /data\.id\.train\.group: unknown key/);
+  assert.match(errorOf({ ...minimal, data: { ...minimal.data, ood: [{ ...minimal.data.ood[0], group: 'near far' }] } }), /data\.ood\[0\]\.group: use letters, digits/);
+});
+
+test('the benchmark configs parse, and the detector sweep trains energy, greg and greg+ on them', () => {
+  for (const f of fs.readdirSync(path.join('bench', 'configs'))) assert.doesNotThrow(() => loadConfig(path.join('bench', 'configs', f)), f);
+  const file = path.join('bench', 'sweeps', 'quickstart-methods.yaml');
+  const spec = parseSweepText(fs.readFileSync(file, 'utf8'), file);
+  const base = path.join('bench', 'configs', 'quickstart-detectors.yaml');
+  const trials = expandSweep(spec, YAML.parse(fs.readFileSync(base, 'utf8')), base).trials;
+  assert.deepEqual(trials.map((t) => [t.config.train.method, t.config.train.grad_reg.weight, t.config.train.sampling.method]), [['energy', 0, 'random'], ['greg', 1, 'random'], ['greg+', 1, 'energy']]);
+  for (const t of trials) assert.equal(t.config.eval.scores.length, 9);
 });
