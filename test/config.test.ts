@@ -120,6 +120,10 @@ test('the eval section: detectors, robust evaluation, gradient statistics, FPR95
   const plain = parseConfig(minimal, 'x.yaml').eval;
   assert.deepEqual([plain.scores, plain.robust, plain.gradient_stats, plain.fpr95], [['energy', 'msp', 'maxlogit'], undefined, false, 'nearest']);
   assert.match(errorOf(withOverride(['data', 'id', 'train', 'group'], 'near')), /data\.id\.train\.group: unknown key/);
+  assert.match(errorOf(withOverride(['eval', 'scores'], ['knn', 'knn'])), /x\.yaml: eval\.scores: lists knn twice/);
+  assert.match(errorOf(withOverride(['eval', 'fpr95'], 'closest')), /eval\.fpr95: expected one of nearest \| openood/);
+  assert.match(errorOf(withOverride(['eval', 'robust'], { epsilons: ['2/256', 'x'] })), /eval\.robust\.epsilons: item 1/);
+  assert.match(errorOf({ ...minimal, data: { ...minimal.data, ood: [{ ...minimal.data.ood[0], name: 'average:far' }] } }), /data\.ood\[0\]\.name: "average:far" is reserved/);
   assert.match(errorOf({ ...minimal, data: { ...minimal.data, ood: [{ ...minimal.data.ood[0], group: 'near far' }] } }), /data\.ood\[0\]\.group: use letters, digits/);
 });
 
