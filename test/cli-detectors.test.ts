@@ -34,7 +34,7 @@ test('train with every detector, robust evaluation and gradient statistics; grod
   assert.deepEqual([...new Set(metrics.rows.map((r) => r.ood_set))], ['eights', 'noise', 'average', 'average:near', 'average:far']);
 
   const scores = await readCsv(path.join(dir, 'scores.csv'));
-  assert.deepEqual(scores.columns, ['dataset', 'role', ...ALL], 'one column per score, in eval.scores order');
+  assert.deepEqual(scores.columns, ['dataset', 'role', 'index', 'label', 'pred', ...ALL], 'one column per score, in eval.scores order');
   assert.deepEqual([...new Set(scores.rows.map((r) => r.dataset))], ['id-test', 'eights', 'noise'], 'ID test first, then each OOD set');
 
   for (const d of ['mahalanobis', 'knn', 'vim', 'react']) {
@@ -90,10 +90,20 @@ test('train with every detector, robust evaluation and gradient statistics; grod
   assert.ok(fs.existsSync(path.join(tmp, 'report-figures', 'robust-knn.png')));
   assert.ok(fs.existsSync(path.join(dir, 'figures', 'hist-grad-eights.png')));
 
-  // an evaluation without the robust and gradient sections removes their stale files
+  // a later evaluation goes to evals/<name>/ with its own detector statistics, and the report reads it
+  const again = grodd('eval', '--run', dir, '--name', 'again');
+  assert.equal(again.code, 0, again.stderr);
+  const evalDir = path.join(dir, 'evals', 'again');
+  for (const f of ['robust_metrics.csv', 'gradient_stats.csv', 'detectors/knn.safetensors']) assert.ok(fs.existsSync(path.join(evalDir, f)), f);
+  assert.equal(fs.readFileSync(path.join(evalDir, 'robust_metrics.csv'), 'utf8'), fs.readFileSync(path.join(dir, 'robust_metrics.csv'), 'utf8'), 'the same checkpoint, config and seed: the same attack');
+  const rep2 = grodd('report', evalDir, '--out', path.join(tmp, 'report2.html'));
+  assert.equal(rep2.code, 0, rep2.stderr);
+  assert.match(fs.readFileSync(path.join(tmp, 'report2.html'), 'utf8'), /<h2>Under attack<\/h2>/);
+
+  // replacing the run's results without the robust and gradient sections removes their stale files
   const plain = path.join(tmp, 'plain.yaml');
   fs.writeFileSync(plain, tinyConfig({ name: 'plain' }));
-  const e = grodd('eval', '--run', dir, '--config', plain);
+  const e = grodd('eval', '--run', dir, '--config', plain, '--replace');
   assert.equal(e.code, 0, e.stderr);
   for (const f of ['robust_metrics.csv', 'gradient_stats.csv', 'gradient_norms.csv']) assert.ok(!fs.existsSync(path.join(dir, f)), f);
 });

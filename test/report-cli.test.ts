@@ -90,7 +90,7 @@ test('report: figures in each run, one self-contained HTML page with images and 
   assert.match(bad.stderr, /no run has odin scores/);
   const none = grodd('report', path.join(tmp, 'out'));
   assert.equal(none.code, 2);
-  assert.match(none.stderr, /is not a grodd run directory \(no config\.yaml\) and holds none/);
+  assert.match(none.stderr, /is not a grodd run directory \(no config\.yaml\) or evaluation \(no eval\.yaml\) and holds none/);
 });
 
 test('report: runs that differ only in seed get mean ± std columns; per-step training curves from train_steps.csv', async () => {

@@ -21,7 +21,11 @@ interface ReportOpts {
   score: string;
 }
 
-const isRun = (dir: string): boolean => fs.existsSync(path.join(dir, 'config.yaml'));
+/** A run directory (config.yaml), or a later evaluation of one (`<run>/evals/<name>/`, with eval.yaml). */
+const isRun = (dir: string): boolean => fs.existsSync(path.join(dir, 'config.yaml')) || fs.existsSync(path.join(dir, 'eval.yaml'));
+
+/** The run a directory belongs to: itself, or for an evaluation the run two levels up (its config, status and training log). */
+const runOf = (dir: string): string => (fs.existsSync(path.join(dir, 'config.yaml')) ? dir : path.join(dir, '..', '..'));
 
 /** The run directories named: a run itself, or a directory of runs (a sweep) standing for all of them. */
 export function expandRunDirs(args: string[]): string[] {
@@ -33,7 +37,7 @@ export function expandRunDirs(args: string[]): string[] {
       continue;
     }
     const inner = fs.readdirSync(a).sort().map((d) => path.join(a, d)).filter((d) => fs.statSync(d).isDirectory() && isRun(d));
-    if (!inner.length) throw new UserError(`${a} is not a grodd run directory (no config.yaml) and holds none`);
+    if (!inner.length) throw new UserError(`${a} is not a grodd run directory (no config.yaml) or evaluation (no eval.yaml) and holds none`);
     out.push(...inner);
   }
   return [...new Set(out.map((d) => path.normalize(d)))];
@@ -105,13 +109,13 @@ async function reportRun(dir: string, label: string, score: string): Promise<Rea
   const figDir = path.join(dir, 'figures');
   let cfg: Record<string, any> = {};
   try {
-    cfg = (YAML.parse(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8')) ?? {}) as Record<string, any>;
+    cfg = (YAML.parse(fs.readFileSync(path.join(runOf(dir), 'config.yaml'), 'utf8')) ?? {}) as Record<string, any>;
   } catch (e) {
     notes.push(`config.yaml unreadable: ${(e as Error).message.split('\n')[0]}`);
   }
   const { name: _name, seed, ...rest } = cfg;
   const rep: ReadRun = {
-    label, dir, status: readStatus(dir), config: configSummary(cfg), metrics: [], figures, notes, hasScore: false, roc: new Map(),
+    label, dir, status: readStatus(runOf(dir)), config: configSummary(cfg), metrics: [], figures, notes, hasScore: false, roc: new Map(),
     method: cfg.train?.method, seed: typeof seed === 'number' ? seed : undefined, seedless: cfg.train ? canonical(rest) : undefined,
   };
   const fig = async (name: string, title: string, svg: string): Promise<void> => {
@@ -123,7 +127,7 @@ async function reportRun(dir: string, label: string, score: string): Promise<Rea
   };
 
   let logRows: TrainLogRow[] = [];
-  const logFile = path.join(dir, 'train_log.csv');
+  const logFile = path.join(runOf(dir), 'train_log.csv');
   if (fs.existsSync(logFile)) {
     const log = await readCsv(logFile);
     logRows = log.rows.map((r) => ({
@@ -133,7 +137,7 @@ async function reportRun(dir: string, label: string, score: string): Promise<Rea
     if (logRows.length) {
       rep.epochs = logRows.length;
       rep.trainSeconds = log.rows.reduce((t, r) => t + (num(r.seconds) || 0), 0);
-      const stepsFile = path.join(dir, 'train_steps.csv');
+      const stepsFile = path.join(runOf(dir), 'train_steps.csv');
       const steps: TrainStepRow[] = [];
       if (fs.existsSync(stepsFile)) {
         const perEpoch = new Map<number, number>();
