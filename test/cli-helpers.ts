@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as YAML from 'yaml';
 
 export interface Result {
   code: number | null;
@@ -58,4 +59,11 @@ train:
   batch_size: 32
   margins: { mode: percentile, warmup_epochs: 1 }
 ${o.train ?? ''}`;
+}
+
+/** Every sweep file of the repository: the YAML files with a top-level `base`. */
+export function repositorySweeps(): string[] {
+  return ['configs', 'bench/sweeps']
+    .flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.yaml')).map((f) => path.join(d, f)))
+    .filter((f) => YAML.parse(fs.readFileSync(f, 'utf8'))?.base !== undefined);
 }

@@ -8,8 +8,10 @@ import { configToYaml, parseConfig } from '../config/config';
 import { applyOverrides, formatOverride, Overrides, parseOverrideArgs } from '../config/overrides';
 import { writeFileAtomic } from '../io/atomic-write';
 import { writeCsv } from '../io/csv';
-import { readStatus } from '../io/run-dir';
-import { ExpandedSweep, expandSweep, firstDifference, parseSweepText, Trial } from '../sweep/grid';
+import { acquireLock, describeHolder, Lock } from '../io/run-lock';
+import { ExpandedSweep, expandSweep, parseSweepText, Trial } from '../sweep/grid';
+import { observeTrial } from '../sweep/observe';
+import { PlannedTrial, planTrials, TrialAction } from '../sweep/plan';
 import { readTrialResult, summarize, TrialResult } from '../sweep/summary';
 import { UserError } from '../util/errors';
 import { action } from './action';
@@ -57,32 +59,6 @@ export function loadSweep(file: string, overrides: Overrides = []): ExpandedSwee
   return expand(spec.base.inline, `${file}: base`);
 }
 
-/** Holds `<sweep dir>/sweep.lock` so that two sweeps never run the same trials at once. */
-function lock(dir: string): () => void {
-  const file = path.join(dir, 'sweep.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      return () => fs.rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
-      let alive = false;
-      try {
-        if (pid > 0 && pid !== process.pid) {
-          process.kill(pid, 0);
-          alive = true;
-        }
-      } catch (err) {
-        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (alive) throw new UserError(`another grodd sweep (process ${pid}) is running in ${dir}; wait for it or stop it (a stale lock: delete ${file})`);
-      fs.rmSync(file, { force: true }); // left by a sweep that was killed
-    }
-  }
-  throw new UserError(`cannot take the lock ${file}`);
-}
-
 const pct = (x: number | undefined): string => (x === undefined ? '-' : (100 * x).toFixed(2));
 
 function resultLine(r: TrialResult): string {
@@ -98,38 +74,37 @@ async function runSweep(o: SweepOpts, overrides: Overrides): Promise<void> {
   const logOf = (t: Trial): string => path.join(root, 'logs', `${t.id}.log`);
   const resumeCmd = ['grodd sweep --config', o.config, ...(o.runs !== 'runs' ? ['--runs', o.runs] : []), ...(o.jobs !== 1 ? ['--jobs', String(o.jobs)] : []), ...(o.backend ? ['--backend', o.backend] : []), ...overrides.map(formatOverride)].join(' ');
 
+  let sweepLock: Lock | undefined;
+  if (!o.dryRun) {
+    fs.mkdirSync(path.join(root, 'trials'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'logs'), { recursive: true });
+    sweepLock = acquireLock(path.join(root, 'sweep.lock'), `sweep ${root}`);
+  }
   // A trial that already ran must have run with the config the sweep file gives now.
-  const state = sweep.trials.map((t) => {
-    const dir = dirOf(t);
-    const started = fs.existsSync(dir) && fs.readdirSync(dir).length > 0;
-    const status = started ? readStatus(dir) : 'new';
-    if (started && fs.existsSync(cfgOf(t))) {
-      const before = YAML.parse(fs.readFileSync(cfgOf(t), 'utf8'));
-      const diff = firstDifference(before, JSON.parse(JSON.stringify(t.config)));
-      if (diff !== undefined) {
-        throw new UserError(
-          `${o.config}: trial ${t.id} already ran in ${dir} with a different config (${diff} differs from ${cfgOf(t)}); ` +
-            `give the sweep another name, or use --runs for a fresh root, or delete ${dir} to rerun it`,
-        );
-      }
-    }
-    return { started, status };
-  });
-
-  const todo = sweep.trials.filter((_, i) => state[i].status !== 'completed');
-  const nDone = sweep.trials.length - todo.length;
+  const plan = planTrials(sweep.trials, sweep.trials.map((t) => observeTrial(dirOf(t))));
+  const conflict = plan.find((p) => p.action === 'conflict');
+  if (conflict) {
+    const t = conflict.trial;
+    throw new UserError(
+      `${o.config}: trial ${t.id} already ran in ${dirOf(t)} with a different config (${conflict.diff} differs from ${path.join(dirOf(t), 'config.yaml')}); ` +
+        `give the sweep another name, or use --runs for a fresh root, or delete ${dirOf(t)} to rerun it`,
+    );
+  }
+  const count = (a: TrialAction): number => plan.filter((p) => p.action === a).length;
+  const todo = plan.filter((p) => p.action === 'resume' || p.action === 'new');
+  const busy = plan.filter((p) => p.action === 'busy');
   process.stderr.write(
-    `sweep ${sweep.name}: ${sweep.trials.length} trial(s) in ${root}/ (${nDone} completed, ${todo.filter((t) => state[sweep.trials.indexOf(t)].started).length} to resume, ` +
-      `${todo.filter((t) => !state[sweep.trials.indexOf(t)].started).length} new), ${o.jobs} at a time\n`,
+    `sweep ${sweep.name}: ${sweep.trials.length} trial(s) in ${root}/ (${count('completed')} completed, ${count('resume')} to resume, ${count('new')} new` +
+      `${busy.length ? `, ${busy.length} busy` : ''}), ${o.jobs} at a time\n`,
   );
+  for (const p of busy) {
+    process.stderr.write(`${p.trial.id}: skipped: ${dirOf(p.trial)} is being trained by ${describeHolder(p.holder!)}\n`);
+  }
   if (o.dryRun) {
-    process.stdout.write(`${formatTable(['trial', 'state', 'overrides'], sweep.trials.map((t, i) => [t.id, state[i].status, t.overrides.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') || '(base)']))}\n`);
+    process.stdout.write(`${formatTable(['trial', 'state', 'overrides'], plan.map((p) => [p.trial.id, p.action === 'new' ? 'new' : p.action === 'busy' ? `busy: ${p.status}` : p.status, p.trial.overrides.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') || '(base)']))}\n`);
     return;
   }
 
-  fs.mkdirSync(path.join(root, 'trials'), { recursive: true });
-  fs.mkdirSync(path.join(root, 'logs'), { recursive: true });
-  const unlock = lock(root);
   const results: TrialResult[] = await Promise.all(sweep.trials.map((t) => readTrialResult(dirOf(t))));
   const writeSummary = async (): Promise<void> => {
     const s = summarize(sweep.trials, sweep.keys, results, dirOf);
@@ -148,34 +123,35 @@ async function runSweep(o: SweepOpts, overrides: Overrides): Promise<void> {
   let failed = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (stopping) {
-      process.stderr.write(`\n${sig} again: killing ${running.size} trial(s) now\n`);
-      for (const c of running.keys()) c.kill('SIGKILL');
-      unlock();
+      process.stderr.write(`\n${sig} again: stopping ${running.size} trial(s) at once\n`);
+      for (const c of running.keys()) c.kill('SIGTERM'); // a second signal: a trainer exits at once
       process.stderr.write(`resume with: ${resumeCmd}\n`);
       process.exit(130);
     }
     stopping = true;
-    process.stderr.write(`\n${sig}: stopping; waiting for ${running.size} running trial(s) to save their state (${sig} again to kill them)\n`);
-    // SIGTERM, not the same signal again: after a Ctrl-C the terminal has already sent SIGINT to the
-    // children, and a second SIGINT could cut their handler short; `grodd train` handles both alike.
+    process.stderr.write(`\n${sig}: stopping; waiting for ${running.size} running trial(s) to save their state (${sig} again to stop them at once)\n`);
+    // The trainers run in their own process group, so only this process hears the terminal's Ctrl-C.
     for (const c of running.keys()) c.kill('SIGTERM');
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
 
-  const runOne = (t: Trial, k: number): Promise<void> =>
+  const runOne = (p: PlannedTrial, k: number): Promise<void> =>
     new Promise((resolve) => {
+      const t = p.trial;
       const i = sweep.trials.indexOf(t);
       const dir = dirOf(t);
-      const resume = fs.existsSync(dir) && fs.readdirSync(dir).length > 0;
+      const resume = p.action === 'resume';
       const args = resume ? ['train', '--resume', dir] : ['train', '--config', cfgOf(t), '--run-dir', dir];
       if (o.backend) args.push('--backend', o.backend);
       const log = fs.openSync(logOf(t), 'a');
       fs.writeSync(log, `\n# ${new Date().toISOString()} grodd ${args.join(' ')}\n`);
       const started = Date.now();
-      const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', log, log], env });
+      // Its own process group (the sweep forwards signals itself), and an IPC channel whose end tells the
+      // trainer that the sweep is gone, however it died: a trainer never outlives its sweep.
+      const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', log, log, 'ipc'], env, detached: true });
       fs.closeSync(log);
       running.set(child, t);
-      process.stderr.write(`[${k}/${todo.length}] ${t.id}: ${resume ? `resuming (${state[i].status})` : 'started'}\n`);
+      process.stderr.write(`[${k}/${todo.length}] ${t.id}: ${resume ? `resuming (${p.status})` : 'started'}\n`);
       child.on('error', (e) => process.stderr.write(`[${k}/${todo.length}] ${t.id}: cannot start: ${e.message}\n`));
       child.on('close', async (code, signal) => {
         running.delete(child);
@@ -202,7 +178,7 @@ async function runSweep(o: SweepOpts, overrides: Overrides): Promise<void> {
 
   try {
     // (Re)written for every trial not yet started, so that a trial never runs a stale config file.
-    for (const t of todo) if (!state[sweep.trials.indexOf(t)].started) await writeFileAtomic(cfgOf(t), `# trial ${t.id} of sweep ${sweep.name} (${o.config})${overrides.length ? ', its base with command-line overrides' : ''}\n${overrides.map((x) => `#   ${formatOverride(x)}\n`).join('')}${configToYaml(t.config)}`);
+    for (const p of todo) if (p.action === 'new') await writeFileAtomic(cfgOf(p.trial), `# trial ${p.trial.id} of sweep ${sweep.name} (${o.config})${overrides.length ? ', its base with command-line overrides' : ''}\n${overrides.map((x) => `#   ${formatOverride(x)}\n`).join('')}${configToYaml(p.trial.config)}`);
     await writeSummary();
     const active = new Set<Promise<void>>();
     let k = 0;
@@ -216,7 +192,7 @@ async function runSweep(o: SweepOpts, overrides: Overrides): Promise<void> {
     await writeSummary();
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-    unlock();
+    sweepLock?.release();
   }
 
   const done = results.filter((r) => r.status === 'completed').length;
@@ -232,6 +208,9 @@ async function runSweep(o: SweepOpts, overrides: Overrides): Promise<void> {
     process.exitCode = 130;
   } else if (failed > 0) {
     process.stderr.write(`${failed} trial(s) failed; see ${path.join(root, 'logs')}/. Rerunning the same command resumes them: ${resumeCmd}\n`);
+    process.exitCode = 1;
+  } else if (busy.length > 0) {
+    process.stderr.write(`${busy.length} trial(s) skipped while another process trains them; rerun the same command once it has finished: ${resumeCmd}\n`);
     process.exitCode = 1;
   }
 }

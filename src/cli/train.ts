@@ -10,6 +10,7 @@ import { checkpointBase, latestCheckpoint, loadCheckpointWeights, loadOptimizerS
 import { readCsv, writeCsv } from '../io/csv';
 import { loadInitWeights } from '../io/init-from';
 import { checkRunDir, claimRunDir, createRunDir, readStatus, writeStatus } from '../io/run-dir';
+import { lockRun } from '../io/run-lock';
 import { countParams } from '../models/model';
 import { EpochRow, ResumePoint, train } from '../train/trainer';
 import { UserError } from '../util/errors';
@@ -68,6 +69,7 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   if (o.resume) {
     dir = o.resume;
     checkRunDir(dir);
+    lockRun(dir); // held until this process exits
     if (readStatus(dir) === 'completed') {
       process.stderr.write(`${dir} is already complete; nothing to resume\n`);
       return;
@@ -89,6 +91,7 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   }
   if (!o.resume) {
     dir = o.runDir ? claimRunDir(o.runDir) : createRunDir(o.runs, cfg.name);
+    lockRun(dir);
     await writeFileAtomic(path.join(dir, 'config.yaml'), `${provenanceComment(o.config!, overrides)}${configToYaml(cfg)}`);
   }
   process.stderr.write(
@@ -101,13 +104,20 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   const validation = EpochValidation.of(cfg, data);
   const log: EpochRow[] = cont.log;
   // An interrupted run must not look complete or still running: mark it before exiting.
-  const onSignal = (sig: NodeJS.Signals): void => {
+  const onSignal = (sig: string): void => {
     progress.stop();
     fs.writeFileSync(path.join(dir, 'status'), `failed: interrupted by ${sig} after ${log.length} complete epoch(s)\n`);
     process.stderr.write(`\ninterrupted: ${dir} keeps ${log.length} complete epoch(s); continue with: grodd train --resume ${dir}\n`);
     process.exit(130);
   };
+  const onParentGone = (): void => onSignal('the exit of the sweep that started it');
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  // `grodd sweep` starts its trainers with an IPC channel: its closing means the sweep is gone
+  // (even killed with SIGKILL), and a trainer never outlives its sweep.
+  if (process.channel) {
+    process.channel.unref();
+    process.once('disconnect', onParentGone);
+  }
   try {
     await train(
       cfg,
@@ -152,7 +162,7 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
     throw e;
   } finally {
     logs.close();
-    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('disconnect', onParentGone);
   }
 }
 

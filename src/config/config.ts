@@ -274,7 +274,16 @@ export function loadConfig(file: string, overrides: Overrides = []): Config {
   return parseConfig(applyOverrides(raw, file, overrides, parseConfig), file);
 }
 
+/**
+ * The resolved config in its one canonical form: the plain YAML value a run's config.yaml holds
+ * (snake_case keys throughout, no undefined fields), which `parseConfig` reads back to the same
+ * config. Configs are compared in this form (a sweep checking that a trial ran with today's config).
+ */
+export function configToPlain(c: Config): Record<string, unknown> {
+  return JSON.parse(JSON.stringify({ ...c, train: { ...c.train, sampling: samplingToConfig(c.train.sampling) } }));
+}
+
 /** The resolved config as YAML, for a run's config.yaml. */
 export function configToYaml(c: Config): string {
-  return YAML.stringify({ ...c, train: { ...c.train, sampling: samplingToConfig(c.train.sampling) } });
+  return YAML.stringify(configToPlain(c));
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'crypto';
+import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { UserError } from '../util/errors';
@@ -8,22 +9,38 @@ const WRITE_ERRORS: Record<string, string> = {
   ENOENT: 'its directory does not exist',
   ENOTDIR: 'a parent path is not a directory',
   EISDIR: 'it is a directory',
+  EEXIST: 'a file of that name is in the way',
   EACCES: 'permission denied',
   EPERM: 'permission denied',
   ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
   EROFS: 'read-only file system',
 };
+
+/** `e` as a one-line UserError about writing `file` when the user can fix it; otherwise `e` itself. */
+export function writeError(file: string, e: unknown): unknown {
+  const reason = WRITE_ERRORS[(e as NodeJS.ErrnoException).code ?? ''];
+  return reason ? new UserError(`${file}: cannot write: ${reason}`) : e;
+}
+
+/** Temporary files being written; removed if the process exits mid-write (e.g. a second Ctrl-C). */
+const pending = new Set<string>();
+process.on('exit', () => {
+  for (const tmp of pending) fs.rmSync(tmp, { force: true });
+});
 
 /**
  * Writes `data` to `file` so that readers see either the old file or the complete new one, never a
  * partial write (a crash mid-checkpoint must not destroy the previous checkpoint): the bytes go to a
  * temporary file in the same directory (rename is only atomic within one file system), are fsynced,
- * and the temporary file is renamed over `file`. On failure the temporary file is removed.
+ * and the temporary file is renamed over `file`. On failure, or if the process exits meanwhile, the
+ * temporary file is removed.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let handle: fsp.FileHandle | undefined;
+  pending.add(tmp);
   try {
     handle = await fsp.open(tmp, 'wx');
     await handle.writeFile(data);
@@ -34,8 +51,8 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   } catch (e) {
     if (handle) await handle.close().catch(() => undefined);
     await fsp.unlink(tmp).catch(() => undefined);
-    const reason = WRITE_ERRORS[(e as NodeJS.ErrnoException).code ?? ''];
-    if (reason) throw new UserError(`${file}: cannot write: ${reason}`);
-    throw e;
+    throw writeError(file, e);
+  } finally {
+    pending.delete(tmp);
   }
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
 import { writeFileAtomic } from './atomic-write';
+import { RUN_LOCK } from './run-lock';
 
 /** A run's state, in the `status` file of its directory. */
 export type RunStatus = 'running' | 'completed' | `failed: ${string}`;
@@ -30,14 +31,18 @@ export function createRunDir(root: string, name: string, now = new Date()): stri
   }
 }
 
-/** Claims exactly `dir` for a new run (e.g. a sweep trial); refuses one that already holds files. */
+/**
+ * Claims exactly `dir` for a new run (e.g. a sweep trial); refuses one that already holds files. A lone
+ * `run.lock` does not count: it is left by a training killed before it wrote anything, and taking the
+ * run's lock next decides whether that training still runs.
+ */
 export function claimRunDir(dir: string): string {
   fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
   try {
     fs.mkdirSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    if (fs.readdirSync(dir).length > 0) throw new UserError(`${dir} already exists and is not empty; a run never overwrites another (use --resume ${dir} to continue it)`);
+    if (fs.readdirSync(dir).some((f) => f !== RUN_LOCK)) throw new UserError(`${dir} already exists and is not empty; a run never overwrites another (use --resume ${dir} to continue it)`);
   }
   return dir;
 }
