@@ -205,6 +205,21 @@ test('loader: forever() cycles epochs with fresh orders', async () => {
   assert.deepEqual(epochs, [0, 1, 2]);
 });
 
+test('loader: a stream resumed after k batches (epoch(e, from), forever(start, skip)) goes on as the whole stream', async () => {
+  const l = new DataLoader(new SlowDataset(12, 0), { batchSize: 3, dropLast: true, seed: 4 });
+  const take = async (it: AsyncGenerator<{ x: Float32Array }>, n: number): Promise<number[][]> => {
+    const out: number[][] = [];
+    for await (const b of it) {
+      out.push([...b.x]);
+      if (out.length === n) break;
+    }
+    return out;
+  };
+  const whole = await take(l.forever(5), 10);
+  for (const skip of [0, 2, 4, 7]) assert.deepEqual(await take(l.forever(5, skip), 10 - skip), whole.slice(skip), `skip ${skip}`);
+  assert.deepEqual(await take(l.epoch(5, 1), 4), whole.slice(1, 4));
+});
+
 test('openDataSection applies each set\'s transforms and checks shapes after them', async () => {
   const raw = (oodShape: number[], oodTransforms: unknown[]) => ({
     id: {

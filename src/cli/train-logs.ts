@@ -27,20 +27,25 @@ export class TrainLogs {
   private lastStep = performance.now();
   private steps = 0;
 
-  /** `resumedAfter`: the epoch of the checkpoint a resumed run continues from. */
-  static async open(dir: string, resumedAfter?: number): Promise<TrainLogs> {
+  /**
+   * `resumedAfter`: the epoch of the checkpoint a resumed run continues from, and `resumedStep` the steps
+   * of the next epoch it holds too (a checkpoint saved inside an epoch by an interrupt).
+   */
+  static async open(dir: string, resumedAfter?: number, resumedStep = 0): Promise<TrainLogs> {
     const csv = path.join(dir, 'train_steps.csv');
     if (resumedAfter !== undefined && fs.existsSync(csv)) {
-      const rows = (await readCsv(csv)).rows.filter((r) => Number(r.epoch) <= resumedAfter);
+      const kept = (r: Record<string, string>): boolean => Number(r.epoch) <= resumedAfter || (Number(r.epoch) === resumedAfter + 1 && Number(r.step) <= resumedStep);
+      const rows = (await readCsv(csv)).rows.filter(kept);
       await writeCsv(csv, rows, STEP_COLUMNS);
     }
-    return new TrainLogs(dir, csv, resumedAfter);
+    return new TrainLogs(dir, csv, resumedAfter, resumedStep);
   }
 
   private constructor(
     private readonly dir: string,
     private readonly csv: string,
     private readonly resumedAfter?: number,
+    private readonly resumedStep = 0,
   ) {
     const fresh = !fs.existsSync(csv);
     this.fd = fs.openSync(csv, 'a');
@@ -49,7 +54,7 @@ export class TrainLogs {
 
   /** The event file is opened with the first epoch, when the steps per epoch (and so a resumed run's last kept step) are known. */
   epochStart(epoch: number, steps: number): void {
-    this.events ??= new EventWriter(this.dir, this.resumedAfter === undefined ? undefined : (epoch - 1) * steps);
+    this.events ??= new EventWriter(this.dir, this.resumedAfter === undefined ? undefined : (epoch - 1) * steps + this.resumedStep);
     this.steps = steps;
     this.lastStep = performance.now();
   }

@@ -6,15 +6,16 @@ import { formatOverride, Overrides, parseOverrideArgs, provenanceComment } from 
 import { openDataSection } from '../data/section';
 import { BACKEND_CHOICES } from '../engine/backend';
 import { writeFileAtomic } from '../io/atomic-write';
-import { checkpointBase, latestCheckpoint, loadCheckpointWeights, loadOptimizerState, readCheckpointInfo, saveCheckpoint } from '../io/checkpoint';
+import { checkpointBase, checkpointPoint, latestCheckpoint, listCheckpoints, loadCheckpointWeights, loadOptimizerState, readCheckpointInfo, removeSuperseded, saveCheckpoint } from '../io/checkpoint';
 import { readCsv, writeCsv } from '../io/csv';
 import { loadInitWeights } from '../io/init-from';
 import { checkRunDir, claimRunDir, createRunDir, readStatus, writeStatus } from '../io/run-dir';
 import { lockRun } from '../io/run-lock';
 import { countParams } from '../models/model';
-import { EpochRow, ResumePoint, train } from '../train/trainer';
+import { EpochRow, ResumePoint, train, TrainState } from '../train/trainer';
 import { UserError } from '../util/errors';
 import { action } from './action';
+import { Interrupts } from './interrupt';
 import { evaluateIntoRun } from './report-eval';
 import { TrainProgress } from './progress';
 import { EpochValidation, TrainLogs } from './train-logs';
@@ -49,7 +50,7 @@ async function continuationOf(dir: string): Promise<Continuation> {
   return {
     base,
     log,
-    point: { epoch: info.epoch, margins: m.m_in === null || m.m_out === null ? null : { mIn: m.m_in, mOut: m.m_out }, optimizerState: await loadOptimizerState(base) },
+    point: { epoch: info.epoch, margins: m.m_in === null || m.m_out === null ? null : { mIn: m.m_in, mOut: m.m_out }, optimizerState: await loadOptimizerState(base), within: info.within },
   };
 }
 
@@ -58,26 +59,47 @@ function parseLogRow(r: Record<string, string>): EpochRow {
   return Object.fromEntries(Object.keys(r).map((k) => [k, num(k)])) as unknown as EpochRow;
 }
 
+/** What a run directory holds, counted from its checkpoints on disk (not from epochs in memory). */
+function onDisk(dir: string): string {
+  const all = listCheckpoints(dir);
+  if (all.length === 0) return 'no checkpoint on disk yet';
+  const last = all[all.length - 1];
+  return `${all.length} checkpoint(s) on disk, the latest ${path.basename(last)} (${checkpointPoint(readCheckpointInfo(last))})`;
+}
+
 async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   if (!o.config === !o.resume) throw new UserError('give either --config FILE (a new run) or --resume RUN_DIR (continue one)');
   if (o.resume && overrides.length) {
     throw new UserError(`${overrides.map(formatOverride).join(' ')}: overrides apply to a new run (--config); a resumed run continues with the config.yaml it started with`);
   }
+  let dir = '';
+  let progress: TrainProgress | undefined;
+  let stage = 'before training started';
+  // An interrupted run must not look complete or still running: its status says what is on disk.
+  const interrupts = new Interrupts((why) => {
+    progress?.stop();
+    if (!dir) {
+      process.stderr.write(`\ninterrupted by ${why} ${stage}; nothing was written\n`);
+      return;
+    }
+    const disk = onDisk(dir);
+    fs.writeFileSync(path.join(dir, 'status'), `failed: interrupted by ${why} ${stage}; ${disk}\n`);
+    process.stderr.write(`\ninterrupted by ${why} ${stage}: ${dir} has ${disk}; continue with: grodd train --resume ${dir}\n`);
+  });
   let cfg: Config;
-  let dir: string;
   let cont: Continuation = { log: [] };
   if (o.resume) {
+    checkRunDir(o.resume);
+    lockRun(o.resume); // held until this process exits
     dir = o.resume;
-    checkRunDir(dir);
-    lockRun(dir); // held until this process exits
     if (readStatus(dir) === 'completed') {
       process.stderr.write(`${dir} is already complete; nothing to resume\n`);
+      interrupts.dispose();
       return;
     }
     cfg = loadConfig(path.join(dir, 'config.yaml'));
   } else {
     cfg = loadConfig(o.config!, overrides);
-    dir = '';
   }
   const backend = await startBackend(cfg, o.backend);
   if (o.resume) cont = await continuationOf(dir);
@@ -85,13 +107,14 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   const model = modelFor(cfg, data.idTrain);
   if (cont.base) {
     await loadCheckpointWeights(cont.base, model);
-    process.stderr.write(`resuming ${dir} after epoch ${cont.point!.epoch} (${path.basename(cont.base)})\n`);
+    process.stderr.write(`resuming ${dir} ${cont.point!.within ? 'at' : 'after'} ${checkpointPoint(cont.point!)} (${path.basename(cont.base)})\n`);
   } else if (cfg.model.init_from) {
     process.stderr.write(`model initialised from ${await loadInitWeights(cfg.model.init_from, model)}\n`);
   }
   if (!o.resume) {
-    dir = o.runDir ? claimRunDir(o.runDir) : createRunDir(o.runs, cfg.name);
-    lockRun(dir);
+    const claimed = o.runDir ? claimRunDir(o.runDir) : createRunDir(o.runs, cfg.name);
+    lockRun(claimed);
+    dir = claimed;
     await writeFileAtomic(path.join(dir, 'config.yaml'), `${provenanceComment(o.config!, overrides)}${configToYaml(cfg)}`);
   }
   process.stderr.write(
@@ -99,60 +122,70 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
       `${data.aux ? `aux ${data.aux.name} ${data.aux.size}` : 'no aux'}, OOD ${data.ood.map((d) => d.name).join(', ') || 'none'}\n`,
   );
   await writeStatus(dir, 'running');
-  const progress = new TrainProgress(cfg.train.epochs);
-  const logs = await TrainLogs.open(dir, o.resume ? (cont.point?.epoch ?? 0) : undefined);
+  progress = new TrainProgress(cfg.train.epochs);
+  const logs = await TrainLogs.open(dir, o.resume ? (cont.point?.epoch ?? 0) : undefined, cont.point?.within?.step);
   const validation = EpochValidation.of(cfg, data);
   const log: EpochRow[] = cont.log;
-  // An interrupted run must not look complete or still running: mark it before exiting.
-  const onSignal = (sig: string): void => {
-    progress.stop();
-    fs.writeFileSync(path.join(dir, 'status'), `failed: interrupted by ${sig} after ${log.length} complete epoch(s)\n`);
-    process.stderr.write(`\ninterrupted: ${dir} keeps ${log.length} complete epoch(s); continue with: grodd train --resume ${dir}\n`);
-    process.exit(130);
+  const save = async (state: TrainState): Promise<string> => {
+    const m = state.margins;
+    const base = checkpointBase(dir, state.epoch, state.within?.step);
+    await saveCheckpoint(
+      base,
+      model,
+      { arch: model.arch, num_classes: model.numClasses, input_shape: model.inputShape, epoch: state.epoch, backend, margins: { m_in: m?.mIn ?? null, m_out: m?.mOut ?? null }, ...(state.within ? { within: state.within } : {}) },
+      state.optimizer.state(),
+    );
+    removeSuperseded(base);
+    return base;
   };
-  const onParentGone = (): void => onSignal('the exit of the sweep that started it');
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-  // `grodd sweep` starts its trainers with an IPC channel: its closing means the sweep is gone
-  // (even killed with SIGKILL), and a trainer never outlives its sweep.
-  if (process.channel) {
-    process.channel.unref();
-    process.once('disconnect', onParentGone);
-  }
   try {
+    interrupts.graceful = true;
+    stage = 'during training';
     await train(
       cfg,
       model,
       data,
       {
         onEpochStart: (e, steps) => {
-          progress.epochStart();
+          progress!.epochStart();
           logs.epochStart(e, steps);
         },
         onStep: (i) => {
-          progress.step(i);
+          progress!.step(i);
           logs.step(i);
         },
-        onScoring: (what, done, total) => progress.phase(what, done, total),
-        log: (m) => progress.message(m),
+        onScoring: (what, done, total) => progress!.phase(what, done, total),
+        log: (m) => progress!.message(m),
         onEpochEnd: async (row, state) => {
           const perSet = validation ? await validation.run(model, row) : {};
-          progress.epochEnd(row);
+          progress!.epochEnd(row);
           logs.epoch(row, perSet);
           log.push(row);
           await writeCsv(path.join(dir, 'train_log.csv'), log as unknown as Record<string, unknown>[]);
-          if (row.epoch % cfg.train.checkpoint_every === 0 || row.epoch === cfg.train.epochs) {
-            const m = state.margins;
-            await saveCheckpoint(
-              checkpointBase(dir, row.epoch),
-              model,
-              { arch: model.arch, num_classes: model.numClasses, input_shape: model.inputShape, epoch: row.epoch, backend, margins: { m_in: m?.mIn ?? null, m_out: m?.mOut ?? null } },
-              state.optimizer.state(),
-            );
-          }
+          if (row.epoch % cfg.train.checkpoint_every === 0 || row.epoch === cfg.train.epochs) await save(state);
+        },
+        stop: interrupts.signal,
+        onStop: async (state) => {
+          progress!.stop();
+          const base = checkpointBase(dir, state.epoch, state.within?.step);
+          if (!fs.existsSync(`${base}.json`)) await save(state);
+          const at = checkpointPoint(state);
+          await writeStatus(dir, `failed: interrupted by ${interrupts.reason} at ${at}; ${onDisk(dir)}`);
+          process.stderr.write(`interrupted by ${interrupts.reason} at ${at}: saved ${path.basename(base)}; continue with: grodd train --resume ${dir}\n`);
         },
       },
       cont.point,
     );
+    interrupts.graceful = false;
+    if (interrupts.signal.aborted) {
+      // Asked to stop with the last step: every epoch is saved; only the evaluation is left.
+      if (log.length === cfg.train.epochs) {
+        await writeStatus(dir, `failed: interrupted by ${interrupts.reason} before the evaluation; ${onDisk(dir)}`);
+        process.stderr.write(`interrupted by ${interrupts.reason}: training is complete and saved, not evaluated; evaluate with: grodd train --resume ${dir}\n`);
+      }
+      process.exit(130);
+    }
+    stage = 'during the evaluation (training is complete and saved)';
     await evaluateIntoRun(dir, model, data, cfg);
     await writeStatus(dir, 'completed');
     process.stderr.write(`run complete: ${dir}\n`);
@@ -162,7 +195,7 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
     throw e;
   } finally {
     logs.close();
-    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal).removeListener('disconnect', onParentGone);
+    interrupts.dispose();
   }
 }
 

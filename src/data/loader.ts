@@ -64,12 +64,12 @@ export class DataLoader {
     return this.dataset.read(indices).then((b) => (this.transforms.length ? applyTransforms(b, this.transforms, rng) : b));
   }
 
-  /** The batches of one epoch. */
-  async *epoch(epoch = 0): AsyncGenerator<Batch, void, undefined> {
+  /** The batches of one epoch, from batch `from` on (a run resumed inside an epoch skips what it trained). */
+  async *epoch(epoch = 0, from = 0): AsyncGenerator<Batch, void, undefined> {
     const order = this.order(epoch);
     const count = this.length;
     const queue: Promise<Batch>[] = [];
-    let next = 0;
+    let next = from;
     const fill = (target: number): void => {
       while (next < count && queue.length < target) {
         const p = this.load(order.slice(next * this.batchSize, (next + 1) * this.batchSize), epoch, next);
@@ -91,11 +91,16 @@ export class DataLoader {
     }
   }
 
-  /** Batches without end, epoch after epoch starting at `startEpoch` (e.g. an auxiliary set drawn alongside the ID set). */
-  async *forever(startEpoch = 0): AsyncGenerator<Batch & { epoch: number }, never, undefined> {
-    for (let e = startEpoch; ; e++) {
-      if (this.length === 0) throw new RangeError(`dataset "${this.dataset.name}" has fewer samples (${this.dataset.size}) than one batch (${this.batchSize})`);
-      for await (const b of this.epoch(e)) yield { ...b, epoch: e };
+  /**
+   * Batches without end, epoch after epoch starting at `startEpoch` (e.g. an auxiliary set drawn alongside
+   * the ID set), less the first `skip` batches of that stream.
+   */
+  async *forever(startEpoch = 0, skip = 0): AsyncGenerator<Batch & { epoch: number }, never, undefined> {
+    if (this.length === 0) throw new RangeError(`dataset "${this.dataset.name}" has fewer samples (${this.dataset.size}) than one batch (${this.batchSize})`);
+    let from = skip % this.length;
+    for (let e = startEpoch + Math.floor(skip / this.length); ; e++) {
+      for await (const b of this.epoch(e, from)) yield { ...b, epoch: e };
+      from = 0;
     }
   }
 }

@@ -60,6 +60,7 @@ export async function modelOutputs(
     }
     labels.set(b.y, start);
     opts.onProgress?.(start + b.n, ds.size);
+    await new Promise((res) => setImmediate(res)); // lets a Ctrl-C be handled: in-memory data never yields
   }
   return { logits, features, numClasses: k, featureDim, labels, n: ds.size };
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Model, namedTensors } from '../models/model';
+import type { EpochProgress } from '../train/trainer';
 import { UserError } from '../util/errors';
 import { writeFileAtomic } from './atomic-write';
 import { readSafetensors, writeSafetensors } from './safetensors';
@@ -18,11 +19,23 @@ export interface CheckpointInfo {
   created: string;
   /** Energy margins in force at this epoch (null during warm-up). */
   margins: { m_in: number | null; m_out: number | null };
+  /** Set when training stopped inside epoch `epoch + 1` (an interrupt): how far that epoch got. */
+  within?: EpochProgress;
 }
 
-/** `checkpoints/epoch-0003` (without extension) for epoch 3. */
-export function checkpointBase(runDir: string, epoch: number): string {
-  return path.join(runDir, 'checkpoints', `epoch-${String(epoch).padStart(4, '0')}`);
+const pad = (n: number): string => String(n).padStart(4, '0');
+
+/**
+ * `checkpoints/epoch-0003` (without extension) after epoch 3; `checkpoints/epoch-0004-step-0012` after
+ * 12 steps of epoch 4 (`step`, for a run interrupted inside an epoch). Names sort in training order.
+ */
+export function checkpointBase(runDir: string, epoch: number, step?: number): string {
+  return path.join(runDir, 'checkpoints', step === undefined ? `epoch-${pad(epoch)}` : `epoch-${pad(epoch + 1)}-step-${pad(step)}`);
+}
+
+/** "epoch 3" or "epoch 4, step 12 of 50": where a checkpoint stands. */
+export function checkpointPoint(info: Pick<CheckpointInfo, 'epoch' | 'within'>): string {
+  return info.within ? `epoch ${info.epoch + 1}, step ${info.within.step} of ${info.within.steps}` : `epoch ${info.epoch}`;
 }
 
 async function toFloat32(named: Iterable<[string, tf.Tensor]>): Promise<Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>> {
@@ -50,13 +63,32 @@ export async function saveCheckpoint(
   await writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
 }
 
+const SIDECAR = /^epoch-\d+(-step-\d+)?\.json$/;
+
+/** A run's complete checkpoints (those with a sidecar), oldest first. */
+export function listCheckpoints(runDir: string): string[] {
+  const dir = path.join(runDir, 'checkpoints');
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((f) => SIDECAR.test(f)).sort().map((f) => path.join(dir, f.replace(/\.json$/, '')));
+}
+
 /** The newest complete checkpoint (one with a sidecar) of a run, or undefined. */
 export function latestCheckpoint(runDir: string): string | undefined {
-  const dir = path.join(runDir, 'checkpoints');
-  if (!fs.existsSync(dir)) return undefined;
-  const bases = fs.readdirSync(dir).filter((f) => /^epoch-\d+\.json$/.test(f)).sort();
-  const last = bases.at(-1);
-  return last ? path.join(dir, last.replace(/\.json$/, '')) : undefined;
+  return listCheckpoints(runDir).at(-1);
+}
+
+/**
+ * Removes the mid-epoch checkpoints that `base` supersedes (written by an interrupt, older than
+ * `base`); they are of no use once training has passed them. The sidecar goes first, so a removal cut
+ * short never leaves a sidecar without its weights.
+ */
+export function removeSuperseded(base: string): void {
+  const dir = path.dirname(base);
+  const name = path.basename(base);
+  for (const f of fs.readdirSync(dir).filter((f) => /^epoch-\d+-step-\d+\.json$/.test(f) && f.replace(/\.json$/, '') < name)) {
+    const stem = path.join(dir, f.replace(/\.json$/, ''));
+    for (const ext of ['.json', '.safetensors', '.optim.safetensors']) fs.rmSync(stem + ext, { force: true });
+  }
 }
 
 export function readCheckpointInfo(base: string): CheckpointInfo {

@@ -58,13 +58,33 @@ export interface StepInfo {
   pool_energy?: number;
 }
 
-/** What a checkpoint must hold to continue training after an epoch. */
+/**
+ * How far a stopped run got inside an epoch: with the weights and the optimizer state, enough to take
+ * the epoch's remaining steps exactly as an uninterrupted run would.
+ */
+export interface EpochProgress {
+  /** Steps of the epoch already taken, of `steps`. */
+  step: number;
+  steps: number;
+  /** Running sums of the step losses, correct predictions and energy-sampling statistics. */
+  sums: { total: number; ce: number; energy: number; oe: number; grad_reg: number };
+  correct: number;
+  energyStats: { picked: number; pool: number; ms: number };
+  /** Wall time the epoch has taken so far. */
+  seconds: number;
+  /** State of the epoch's outlier-sampling Rng (k-means seeding). */
+  samplerRng: number;
+}
+
+/** What a checkpoint must hold to continue training. */
 export interface TrainState {
   /** Epochs completed. */
   epoch: number;
   /** Margins in force (null before percentile margins are set). */
   margins: Margins | null;
   optimizer: Optimizer;
+  /** Set when training stopped inside epoch `epoch + 1`. */
+  within?: EpochProgress;
 }
 
 export interface TrainHooks {
@@ -74,6 +94,12 @@ export interface TrainHooks {
   onScoring?(what: string, done: number, total: number): void;
   /** Called after each epoch (checkpointing, logging); awaited before the next epoch starts. */
   onEpochEnd?(row: EpochRow, state: TrainState): Promise<void>;
+  /**
+   * Checked after every step: once aborted, training stops there (finishing the step in progress) and
+   * `onStop` gets the state to save; `train` then returns the epochs completed.
+   */
+  stop?: AbortSignal;
+  onStop?(state: TrainState): Promise<void>;
   log?(message: string): void;
 }
 
@@ -82,12 +108,16 @@ export interface TrainData {
   aux?: Dataset;
 }
 
-/** Where to continue from: the state saved after epoch `epoch`. */
+/** Where to continue from: the state saved after epoch `epoch` (and `within.step` steps of the next one). */
 export interface ResumePoint {
   epoch: number;
   margins: Margins | null;
   optimizerState: Map<string, tf.Tensor>;
+  within?: EpochProgress;
 }
+
+/** Lets pending I/O callbacks and signal handlers run: a loop over in-memory batches otherwise never yields. */
+const yieldToEventLoop = (): Promise<void> => new Promise((res) => setImmediate(res));
 
 /** Samples used to set percentile margins: enough for stable percentiles, cheap to score. */
 const MARGIN_SAMPLES = 2000;
@@ -122,7 +152,8 @@ function pick(b: Batch, indices: number[]): Batch {
  * With percentile margins, the first `warmup_epochs` are plain cross-entropy and
  * the margins are then set from the model's energies on ID and auxiliary data.
  * Every random stream is derived from the seed and the epoch, so a run resumed
- * after epoch e continues exactly as the uninterrupted run would.
+ * after epoch e (or inside it, from an `EpochProgress`) continues exactly as the
+ * uninterrupted run would.
  */
 export async function train(cfg: Config, model: Model, data: TrainData, hooks: TrainHooks = {}, resume?: ResumePoint): Promise<EpochRow[]> {
   const t = cfg.train;
@@ -144,12 +175,16 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
   const auxLoader = aux && sampling
     ? new DataLoader(aux, { batchSize: sampling.poolSize ?? sampling.auxBatchSize, shuffle: true, seed: cfg.seed, dropLast: true })
     : undefined;
+  if (resume?.within && resume.within.steps !== steps) {
+    throw new UserError(`the run stopped at step ${resume.within.step} of ${resume.within.steps} of epoch ${resume.epoch + 1}, but its ID training set now gives ${steps} steps per epoch; a resumed run needs the data it started with`);
+  }
   const pm = t.margins;
   const percentileMargins = pm.mode === 'percentile' && aux !== undefined;
   let margins: Margins | null = resume ? resume.margins : percentileMargins ? null : { mIn: pm.m_in, mOut: pm.m_out };
   const rows: EpochRow[] = [];
 
   for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= t.epochs; epoch++) {
+    const within = epoch === (resume?.epoch ?? 0) + 1 ? resume?.within : undefined;
     setEpoch(data.idTrain, epoch);
     setEpoch(aux, epoch);
     if (percentileMargins && margins === null && epoch > pm.warmup_epochs) {
@@ -168,17 +203,18 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
       fdStep: t.grad_reg.fd_step,
       margins: margins ?? { mIn: pm.m_in, mOut: pm.m_out },
     };
-    const auxBatches = auxLoader?.forever(epoch * AUX_EPOCH_STRIDE);
+    const auxBatches = auxLoader?.forever(epoch * AUX_EPOCH_STRIDE, within?.step);
     const samplerRng = Rng.derive(cfg.seed, `sampler:${epoch}`);
-    const sums = { total: 0, ce: 0, energy: 0, oe: 0, grad_reg: 0 };
-    const energyStats = { picked: 0, pool: 0, ms: 0 };
+    if (within) samplerRng.setState(within.samplerRng);
+    const sums = within ? { ...within.sums } : { total: 0, ce: 0, energy: 0, oe: 0, grad_reg: 0 };
+    const energyStats = within ? { ...within.energyStats } : { picked: 0, pool: 0, ms: 0 };
     const active = (['ce', 'energy', 'grad_reg', 'oe'] as const).filter((k) => ({ ce: 1, energy: settings.energyWeight, grad_reg: settings.gradRegWeight, oe: settings.oeWeight })[k] > 0);
-    let correct = 0;
+    let correct = within?.correct ?? 0;
     let lr = t.lr;
-    const started = performance.now();
+    const started = performance.now() - (within?.seconds ?? 0) * 1000;
+    let s = within?.step ?? 0;
     hooks.onEpochStart?.(epoch, steps);
-    let s = 0;
-    for await (const bIn of idLoader.epoch(epoch)) {
+    for await (const bIn of idLoader.epoch(epoch, s)) {
       let bOut: Batch | null = auxBatches ? (await auxBatches.next()).value : null;
       let stepEnergies: { picked_energy: number; pool_energy: number } | undefined;
       if (bOut && energySampling) {
@@ -224,6 +260,13 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
       for (const k of Object.keys(sums) as (keyof StepLosses)[]) sums[k] += r.losses[k];
       correct += r.correct;
       hooks.onStep?.({ epoch, step: ++s, steps, losses: r.losses, lr, images: bIn.n + (bOut?.n ?? 0), active, warmup, ...stepEnergies });
+      await yieldToEventLoop();
+      if (hooks.stop?.aborted && s < steps) {
+        await auxBatches?.return(undefined as never);
+        const progress: EpochProgress = { step: s, steps, sums, correct, energyStats, seconds: (performance.now() - started) / 1000, samplerRng: samplerRng.getState() };
+        await hooks.onStop?.({ epoch: epoch - 1, margins, optimizer: opt, within: progress });
+        return rows;
+      }
     }
     await auxBatches?.return(undefined as never); // stops its read-ahead
     const seconds = (performance.now() - started) / 1000;
@@ -245,6 +288,10 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
     };
     rows.push(row);
     await hooks.onEpochEnd?.(row, { epoch, margins, optimizer: opt });
+    if (hooks.stop?.aborted && epoch < t.epochs) {
+      await hooks.onStop?.({ epoch, margins, optimizer: opt });
+      return rows;
+    }
   }
   return rows;
 }
