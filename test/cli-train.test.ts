@@ -246,7 +246,7 @@ test('a loss that becomes NaN or infinite stops the run with the step, a failed 
   const dir = path.join(tmp, 'blowup-run');
   const r = grodd('train', '--config', cfg, '--run-dir', dir);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /loss became (NaN|Infinity|-Infinity) at epoch 2, step \d+/);
+  assert.match(r.stderr, /loss became (NaN|Infinity|-Infinity) at epoch 2, step \d+ .*\. The run has 1 checkpoint\(s\) on disk, the latest epoch-0001 \(epoch 1\)/);
   assert.ok(fs.existsSync(path.join(dir, 'checkpoints', 'epoch-0001.json')), 'the last good checkpoint is kept');
   assert.doesNotMatch(r.stderr, /\n\s+at /);
   assert.match(fs.readFileSync(path.join(dir, 'status'), 'utf8'), /^failed: loss became/);

@@ -59,7 +59,7 @@ function evalTarget(o: EvalOpts, checkpoint: string): { dir: string; own: boolea
 }
 
 async function runEval(o: EvalOpts, overrides: Overrides): Promise<void> {
-  const rc = findRunCheckpoint(o.run, o.checkpoint);
+  const rc = await findRunCheckpoint(o.run, o.checkpoint);
   // A run made by `grodd import` has no data section: --config lends one (and the eval settings).
   if (o.config === undefined && rc.rawConfig.data == null) {
     throw new UserError(`${rc.configFile} has no data section (a run made by grodd import): pass --config FILE whose data section to evaluate on`);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as YAML from 'yaml';
 import { ModelConfig, parseModel } from '../config/config';
 import { ConfigReader } from '../config/reader';
-import { CheckpointInfo, latestCheckpoint, loadCheckpointWeights, readCheckpointInfo } from '../io/checkpoint';
+import { CheckpointInfo, latestGoodCheckpoint, listCheckpoints, loadCheckpointWeights, readCheckpointInfo } from '../io/checkpoint';
 import { checkRunDir } from '../io/run-dir';
 import { Model } from '../models/model';
 import { createModel } from '../models/registry';
@@ -25,7 +25,11 @@ export interface RunCheckpoint {
   configFile: string;
 }
 
-export function findRunCheckpoint(runDir: string, checkpoint?: string): RunCheckpoint {
+/**
+ * The run's checkpoint to use: `checkpoint` when given, else the newest intact one (a corrupt or
+ * truncated newer one is passed over with a warning naming both).
+ */
+export async function findRunCheckpoint(runDir: string, checkpoint?: string): Promise<RunCheckpoint> {
   checkRunDir(runDir);
   const configFile = path.join(runDir, 'config.yaml');
   let raw: unknown;
@@ -36,8 +40,11 @@ export function findRunCheckpoint(runDir: string, checkpoint?: string): RunCheck
   }
   const r = ConfigReader.root(raw ?? {}, configFile);
   const modelConfig = parseModel(r.object('model'));
-  const base = checkpoint ? checkpoint.replace(/\.(safetensors|json)$/, '') : latestCheckpoint(runDir);
-  if (!base) throw new UserError(`${runDir} has no complete checkpoint yet (checkpoints/epoch-*.json); train it first`);
+  const base = checkpoint ? checkpoint.replace(/\.(safetensors|json)$/, '') : await latestGoodCheckpoint(runDir, (m) => process.stderr.write(`grodd: warning: ${m}\n`));
+  if (!base) {
+    const n = listCheckpoints(runDir).length;
+    throw new UserError(n ? `${runDir}: none of its ${n} checkpoint(s) is intact (see the warnings); retrain it` : `${runDir} has no complete checkpoint yet (checkpoints/epoch-*.json); train it first`);
+  }
   if (!fs.existsSync(`${base}.safetensors`)) throw new UserError(`checkpoint weights not found: ${base}.safetensors`);
   const info = readCheckpointInfo(base);
   if (info.arch !== modelConfig.arch) {

@@ -96,7 +96,7 @@ async function runScore(o: ScoreOpts): Promise<void> {
     threshold = Number(o.threshold);
     if (!Number.isFinite(threshold)) throw new UserError(`--threshold: expected a number, got ${o.threshold}`);
   }
-  const rc = findRunCheckpoint(o.run, o.checkpoint);
+  const rc = await findRunCheckpoint(o.run, o.checkpoint);
   const input = rc.info.input_shape;
 
   // The run's ID test preprocessing (none for imported runs) and backend.

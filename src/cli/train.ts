@@ -5,8 +5,8 @@ import { Config, configToYaml, loadConfig } from '../config/config';
 import { formatOverride, Overrides, parseOverrideArgs, provenanceComment } from '../config/overrides';
 import { openDataSection } from '../data/section';
 import { BACKEND_CHOICES } from '../engine/backend';
-import { writeFileAtomic } from '../io/atomic-write';
-import { checkpointBase, checkpointPoint, latestCheckpoint, listCheckpoints, loadCheckpointWeights, loadOptimizerState, readCheckpointInfo, removeSuperseded, saveCheckpoint } from '../io/checkpoint';
+import { writeFileAtomic, WriteError } from '../io/atomic-write';
+import { checkpointBase, checkpointPoint, latestGoodCheckpoint, listCheckpoints, loadCheckpointWeights, loadOptimizerState, readCheckpointInfo, removeSuperseded, saveCheckpoint, setAside } from '../io/checkpoint';
 import { readCsv, writeCsv } from '../io/csv';
 import { loadInitWeights } from '../io/init-from';
 import { checkRunDir, claimRunDir, createRunDir, readStatus, writeStatus } from '../io/run-dir';
@@ -39,8 +39,16 @@ interface Continuation {
 }
 
 async function continuationOf(dir: string): Promise<Continuation> {
-  const base = latestCheckpoint(dir);
-  if (!base) return { log: [] };
+  const warn = (m: string): void => void process.stderr.write(`grodd: warning: ${m}\n`);
+  let corrupt = 0;
+  const base = await latestGoodCheckpoint(dir, warn, (bad) => {
+    bad.forEach(setAside);
+    corrupt = bad.length;
+  });
+  if (!base) {
+    if (corrupt) warn(`${dir} has no intact checkpoint; training starts over`);
+    return { log: [] };
+  }
   const info = readCheckpointInfo(base);
   const logFile = path.join(dir, 'train_log.csv');
   const rows = fs.existsSync(logFile) ? (await readCsv(logFile)).rows : [];
@@ -64,7 +72,21 @@ function onDisk(dir: string): string {
   const all = listCheckpoints(dir);
   if (all.length === 0) return 'no checkpoint on disk yet';
   const last = all[all.length - 1];
-  return `${all.length} checkpoint(s) on disk, the latest ${path.basename(last)} (${checkpointPoint(readCheckpointInfo(last))})`;
+  let point: string;
+  try {
+    point = checkpointPoint(readCheckpointInfo(last));
+  } catch {
+    point = 'its sidecar is unreadable';
+  }
+  return `${all.length} checkpoint(s) on disk, the latest ${path.basename(last)} (${point})`;
+}
+
+/** A training failure the user can act on, with what the run keeps on disk and, for a full disk, how to go on. */
+function explained(e: unknown, dir: string): Error {
+  if (!(e instanceof UserError)) return e as Error;
+  const kept = onDisk(dir);
+  if (e instanceof WriteError && e.full) return new UserError(`${e.message}; free space, then grodd train --resume ${dir} (the run has ${kept})`, 1);
+  return new UserError(`${e.message}. The run has ${kept}`, e.exitCode);
 }
 
 async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
@@ -191,8 +213,13 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
     process.stderr.write(`run complete: ${dir}\n`);
   } catch (e) {
     progress.stop();
-    await writeStatus(dir, `failed: ${(e as Error).message.split('\n')[0]}`);
-    throw e;
+    const err = explained(e, dir);
+    try {
+      await writeStatus(dir, `failed: ${err.message.split('\n')[0]}`);
+    } catch (w) {
+      if (!(w instanceof UserError)) throw w; // e.g. the disk is full: the message says what to do
+    }
+    throw err;
   } finally {
     logs.close();
     interrupts.dispose();

@@ -93,7 +93,7 @@ interface ExportOpts {
 
 async function runExport(o: ExportOpts): Promise<void> {
   if (!o.out.endsWith('.safetensors')) throw new UserError(`--out: grodd writes .safetensors files only, got ${o.out} (load it in PyTorch with safetensors.torch.load_file)`);
-  const rc = findRunCheckpoint(o.run, o.checkpoint);
+  const rc = await findRunCheckpoint(o.run, o.checkpoint);
   await initBackend('cpu');
   const model = await loadRunModel(rc);
   const n = await exportTorchWeights(model, o.out, { source_checkpoint: path.basename(rc.base), epoch: String(rc.info.epoch) });

@@ -17,10 +17,26 @@ const WRITE_ERRORS: Record<string, string> = {
   EROFS: 'read-only file system',
 };
 
-/** `e` as a one-line UserError about writing `file` when the user can fix it; otherwise `e` itself. */
+/** A write the user can fix; `code` is the system's (ENOSPC: free space and retry). */
+export class WriteError extends UserError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+
+  /** The disk (or quota) is full: freeing space and retrying fixes it. */
+  get full(): boolean {
+    return this.code === 'ENOSPC' || this.code === 'EDQUOT';
+  }
+}
+
+/** `e` as a one-line WriteError about writing `file` when the user can fix it; otherwise `e` itself. */
 export function writeError(file: string, e: unknown): unknown {
-  const reason = WRITE_ERRORS[(e as NodeJS.ErrnoException).code ?? ''];
-  return reason ? new UserError(`${file}: cannot write: ${reason}`) : e;
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  const reason = WRITE_ERRORS[code];
+  return reason ? new WriteError(`${file}: cannot write: ${reason}`, code) : e;
 }
 
 /** Temporary files being written; removed if the process exits mid-write (e.g. a second Ctrl-C). */

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Model, namedTensors } from '../models/model';
 import type { EpochProgress } from '../train/trainer';
 import { UserError } from '../util/errors';
-import { writeFileAtomic } from './atomic-write';
+import { writeError, writeFileAtomic } from './atomic-write';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
 /** The JSON sidecar written beside each checkpoint's .safetensors weights. */
@@ -21,6 +21,8 @@ export interface CheckpointInfo {
   margins: { m_in: number | null; m_out: number | null };
   /** Set when training stopped inside epoch `epoch + 1` (an interrupt): how far that epoch got. */
   within?: EpochProgress;
+  /** SHA-256 of the weights and optimizer files, checked when they are loaded (absent in older sidecars). */
+  sha256?: { weights: string; optimizer?: string };
 }
 
 const pad = (n: number): string => String(n).padStart(4, '0');
@@ -47,19 +49,24 @@ async function toFloat32(named: Iterable<[string, tf.Tensor]>): Promise<Record<s
 /**
  * Writes the model's weights and buffers (float32, tfjs layout, PyTorch names)
  * as `<base>.safetensors`, the optimizer state (momentum buffers, Adam moments)
- * as `<base>.optim.safetensors` when given, and the sidecar as `<base>.json`;
- * the sidecar is written last, so a checkpoint with a sidecar is complete.
+ * as `<base>.optim.safetensors` when given, and the sidecar as `<base>.json`
+ * with the sha256 of both; the sidecar is written last, so a checkpoint with a
+ * sidecar is complete.
  */
 export async function saveCheckpoint(
   base: string,
   model: Model,
-  info: Omit<CheckpointInfo, 'format' | 'version' | 'created'>,
+  info: Omit<CheckpointInfo, 'format' | 'version' | 'created' | 'sha256'>,
   optimizerState?: Map<string, tf.Tensor>,
 ): Promise<void> {
-  fs.mkdirSync(path.dirname(base), { recursive: true });
-  await writeSafetensors(`${base}.safetensors`, await toFloat32(namedTensors(model)), { format: 'grodd', arch: model.arch });
-  if (optimizerState) await writeSafetensors(`${base}.optim.safetensors`, await toFloat32(optimizerState), { format: 'grodd-optimizer' });
-  const full: CheckpointInfo = { format: 'grodd-checkpoint', version: 1, created: new Date().toISOString(), ...info };
+  try {
+    fs.mkdirSync(path.dirname(base), { recursive: true });
+  } catch (e) {
+    throw writeError(path.dirname(base), e);
+  }
+  const weights = await writeSafetensors(`${base}.safetensors`, await toFloat32(namedTensors(model)), { format: 'grodd', arch: model.arch });
+  const optimizer = optimizerState ? await writeSafetensors(`${base}.optim.safetensors`, await toFloat32(optimizerState), { format: 'grodd-optimizer' }) : undefined;
+  const full: CheckpointInfo = { format: 'grodd-checkpoint', version: 1, created: new Date().toISOString(), ...info, sha256: { weights, ...(optimizer ? { optimizer } : {}) } };
   await writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
 }
 
@@ -75,6 +82,47 @@ export function listCheckpoints(runDir: string): string[] {
 /** The newest complete checkpoint (one with a sidecar) of a run, or undefined. */
 export function latestCheckpoint(runDir: string): string | undefined {
   return listCheckpoints(runDir).at(-1);
+}
+
+/** Why checkpoint `base` cannot be used (unreadable sidecar, a file missing, or not matching its sha256), or undefined. */
+export async function checkpointProblem(base: string): Promise<string | undefined> {
+  try {
+    const info = readCheckpointInfo(base);
+    await readSafetensors(`${base}.safetensors`, info.sha256?.weights);
+    if (info.sha256?.optimizer !== undefined) await readSafetensors(`${base}.optim.safetensors`, info.sha256.optimizer);
+    return undefined;
+  } catch (e) {
+    if (e instanceof UserError) return e.message;
+    throw e;
+  }
+}
+
+/**
+ * The newest intact checkpoint of a run: a corrupt or truncated newer one is passed over with a warning
+ * naming both. `onBad` gets the bad ones (e.g. to move them aside). Undefined when there is none.
+ */
+export async function latestGoodCheckpoint(runDir: string, warn: (m: string) => void, onBad?: (bad: string[]) => void): Promise<string | undefined> {
+  const all = listCheckpoints(runDir);
+  const bad: string[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    const problem = await checkpointProblem(all[i]);
+    if (problem === undefined) {
+      if (bad.length) onBad?.(bad);
+      return all[i];
+    }
+    bad.push(all[i]);
+    warn(`checkpoint ${path.basename(all[i])} cannot be used (${problem}); ${i > 0 ? `falling back to the previous one, ${path.basename(all[i - 1])}` : 'and it is the oldest'}`);
+  }
+  if (bad.length) onBad?.(bad);
+  return undefined;
+}
+
+/**
+ * Takes a bad checkpoint out of the run's list (its sidecar renamed to `.json.corrupt`; the files stay
+ * for inspection), so that training, which will write that point again, never falls back to it twice.
+ */
+export function setAside(base: string): void {
+  fs.renameSync(`${base}.json`, `${base}.json.corrupt`);
 }
 
 /**
@@ -106,15 +154,16 @@ export function readCheckpointInfo(base: string): CheckpointInfo {
 /** The optimizer state saved with a checkpoint (empty if it has none, e.g. an imported model). */
 export async function loadOptimizerState(base: string): Promise<Map<string, tf.Tensor>> {
   const file = `${base}.optim.safetensors`;
-  if (!fs.existsSync(file)) return new Map();
-  const { tensors } = await readSafetensors(file);
+  const expected = readCheckpointInfo(base).sha256?.optimizer;
+  if (expected === undefined && !fs.existsSync(file)) return new Map();
+  const { tensors } = await readSafetensors(file, expected);
   return new Map(Object.entries(tensors).map(([k, t]) => [k, tf.tensor(Float32Array.from(t.data as Float32Array), t.shape)]));
 }
 
-/** Loads weights into `model`, checking that every name and shape matches. */
+/** Loads weights into `model`, checking the file's sha256 and that every name and shape matches. */
 export async function loadCheckpointWeights(base: string, model: Model): Promise<void> {
   const file = `${base}.safetensors`;
-  const { tensors } = await readSafetensors(file);
+  const { tensors } = await readSafetensors(file, readCheckpointInfo(base).sha256?.weights);
   const want = namedTensors(model);
   const missing = [...want.keys()].filter((k) => !(k in tensors));
   const unexpected = Object.keys(tensors).filter((k) => !want.has(k));

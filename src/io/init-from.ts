@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Model } from '../models/model';
 import { UserError } from '../util/errors';
-import { latestCheckpoint, loadCheckpointWeights, readCheckpointInfo } from './checkpoint';
+import { latestGoodCheckpoint, loadCheckpointWeights, readCheckpointInfo } from './checkpoint';
 import { importTorchWeights } from './torch-weights';
 
 /**
@@ -22,8 +22,8 @@ export async function loadInitWeights(from: string, model: Model): Promise<strin
   if (!fs.existsSync(from) && !fs.existsSync(`${from}.json`)) throw new UserError(`model.init_from: ${from} not found (expected a run directory, a checkpoint or a .safetensors file)`);
   let base: string | undefined;
   if (fs.existsSync(from) && fs.statSync(from).isDirectory()) {
-    base = latestCheckpoint(from);
-    if (!base) throw new UserError(`model.init_from: ${from} has no complete checkpoint (checkpoints/epoch-*.json)`);
+    base = await latestGoodCheckpoint(from, (m) => process.stderr.write(`grodd: warning: model.init_from: ${m}\n`));
+    if (!base) throw new UserError(`model.init_from: ${from} has no intact checkpoint (checkpoints/epoch-*.json)`);
   } else {
     const stem = from.replace(/\.(safetensors|json)$/, '');
     if (fs.existsSync(`${stem}.json`)) base = stem;

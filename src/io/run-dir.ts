@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
-import { writeFileAtomic } from './atomic-write';
+import { writeFileAtomic, WriteError } from './atomic-write';
 import { RUN_LOCK } from './run-lock';
 
 /** A run's state, in the `status` file of its directory. */
@@ -48,7 +48,18 @@ export function claimRunDir(dir: string): string {
 }
 
 export async function writeStatus(runDir: string, status: RunStatus): Promise<void> {
-  await writeFileAtomic(path.join(runDir, 'status'), status + '\n');
+  const file = path.join(runDir, 'status');
+  try {
+    await writeFileAtomic(file, status + '\n');
+  } catch (e) {
+    // On a full disk a new file cannot be made, but the status file's own block can be rewritten in place.
+    if (!(e instanceof WriteError && e.full) || !fs.existsSync(file)) throw e;
+    try {
+      fs.writeFileSync(file, status + '\n');
+    } catch {
+      throw e;
+    }
+  }
 }
 
 export function readStatus(runDir: string): string {

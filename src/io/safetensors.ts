@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import { endianness } from 'os';
 import { UserError } from '../util/errors';
@@ -315,8 +316,16 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors'): Safe
   return { tensors, metadata };
 }
 
-/** Reads and validates a .safetensors file; errors name the file. */
-export async function readSafetensors(file: string): Promise<Safetensors> {
+/** The hex SHA-256 of some bytes (checkpoint sidecars record it for each file). */
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Reads and validates a .safetensors file; errors name the file. With `expectSha256`, a file whose
+ * bytes do not hash to it (truncated, or changed on disk) is refused before it is decoded.
+ */
+export async function readSafetensors(file: string, expectSha256?: string): Promise<Safetensors> {
   let buf: Buffer;
   try {
     buf = await fsp.readFile(file);
@@ -327,14 +336,19 @@ export async function readSafetensors(file: string): Promise<Safetensors> {
     if (code === 'EACCES') throw new UserError(`${file}: permission denied`);
     throw e;
   }
+  if (expectSha256 !== undefined && sha256(buf) !== expectSha256) {
+    throw new UserError(`${file}: corrupt or truncated (${buf.length} bytes whose sha256 differs from the one its checkpoint sidecar recorded)`);
+  }
   return decodeSafetensors(buf, file);
 }
 
-/** Writes a .safetensors file atomically (temporary file in the same directory, fsync, rename). */
+/** Writes a .safetensors file atomically (temporary file in the same directory, fsync, rename); returns its sha256. */
 export async function writeSafetensors(
   file: string,
   tensors: Record<string, WritableTensor>,
   metadata?: Record<string, string>,
-): Promise<void> {
-  await writeFileAtomic(file, encodeSafetensors(tensors, metadata, file));
+): Promise<string> {
+  const bytes = encodeSafetensors(tensors, metadata, file);
+  await writeFileAtomic(file, bytes);
+  return sha256(bytes);
 }

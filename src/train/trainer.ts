@@ -251,11 +251,11 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
         if (!isWasmHeapFailure(e)) throw e;
         const more = largerMicroBatches(bIn.n, bOut?.n ?? 0, micro);
         const fix = more !== null ? `set train.micro_batches (or its wasm: entry) to ${more} (or more), or lower train.batch_size` : 'lower train.batch_size';
-        throw new UserError(`the wasm backend ran out of its 4 GB heap at epoch ${epoch}, step ${s + 1} (${bIn.n} ID + ${bOut?.n ?? 0} outlier images in ${micro} micro-batch(es)): ${fix}; the native backend has no such limit. The last good checkpoint is kept.`, 1);
+        throw new UserError(`the wasm backend ran out of its 4 GB heap at epoch ${epoch}, step ${s + 1} (${bIn.n} ID + ${bOut?.n ?? 0} outlier images in ${micro} micro-batch(es)): ${fix}; the native backend has no such limit`, 1);
       }
       tf.dispose([xIn, yIn, ...(xOut ? [xOut] : [])]);
       if (!Number.isFinite(r.losses.total)) {
-        throw new UserError(`loss became ${r.losses.total} at epoch ${epoch}, step ${s + 1} (ce ${r.losses.ce}, L_S ${r.losses.energy}, L_gradS ${r.losses.grad_reg}); lower train.lr or the loss weights. The last good checkpoint is kept.`, 1);
+        throw new UserError(`loss became ${r.losses.total} at epoch ${epoch}, step ${s + 1} (ce ${r.losses.ce}, L_S ${r.losses.energy}, L_gradS ${r.losses.grad_reg}); lower train.lr or the loss weights`, 1);
       }
       for (const k of Object.keys(sums) as (keyof StepLosses)[]) sums[k] += r.losses[k];
       correct += r.correct;
