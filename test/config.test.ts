@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
 import { configToYaml, loadConfig, microBatchesFor, parseConfig } from '../src/config/config';
-import { expandSweep, parseSweepText } from '../src/sweep/grid';
+import { expandSweep, parseSweep } from '../src/sweep/grid';
 import { UserError } from '../src/util/errors';
 
 const minimal = {
@@ -130,7 +130,7 @@ test('the eval section: detectors, robust evaluation, gradient statistics, FPR95
 test('the benchmark configs parse, and the detector sweep trains energy, greg and greg+ on them', () => {
   for (const f of fs.readdirSync(path.join('bench', 'configs'))) assert.doesNotThrow(() => loadConfig(path.join('bench', 'configs', f)), f);
   const file = path.join('bench', 'sweeps', 'quickstart-methods.yaml');
-  const spec = parseSweepText(fs.readFileSync(file, 'utf8'), file);
+  const spec = parseSweep(YAML.parse(fs.readFileSync(file, 'utf8')), file);
   const base = path.join('bench', 'configs', 'quickstart-detectors.yaml');
   const trials = expandSweep(spec, YAML.parse(fs.readFileSync(base, 'utf8')), base).trials;
   assert.deepEqual(trials.map((t) => [t.config.train.method, t.config.train.grad_reg.weight, t.config.train.sampling.method]), [['energy', 0, 'random'], ['greg', 1, 'random'], ['greg+', 1, 'energy']]);

@@ -194,5 +194,5 @@ model: {ignored: by inspect}
   assert.match(r.stderr, /warning: datasets feed the model images of different shapes/);
   const missing = await cli(['datasets', 'inspect', '--config', path.join(dir, 'nope.yaml')]);
   assert.equal(missing.status, 2);
-  assert.match(missing.stderr, /nope\.yaml: cannot read config/);
+  assert.match(missing.stderr, /config file not found: .*nope\.yaml/);
 });

@@ -7,7 +7,7 @@ import { Baseline, compare, ComparisonRow, makeBaseline, parseBaseline, slack } 
 import { loadConfig } from '../config/config';
 import { formatOverride, Overrides, parseOverrideArgs } from '../config/overrides';
 import { AVERAGE, METRIC_KEYS } from '../eval/evaluate';
-import { writeFileAtomic } from '../io/atomic-write';
+import { ensureDir, writeFileAtomic } from '../io/atomic-write';
 import { readCsv, writeCsv } from '../io/csv';
 import { readStatus } from '../io/run-dir';
 import { UserError } from '../util/errors';
@@ -59,7 +59,7 @@ function freshRunDir(out: string): string {
     if (entries.length && !entries.includes('config.yaml')) throw new UserError(`${dir} exists and is not a grodd run directory; remove it or choose another --out`);
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  fs.mkdirSync(out, { recursive: true });
+  ensureDir(out);
   return dir;
 }
 
@@ -167,7 +167,7 @@ async function runBench(o: BenchOpts, overrides: Overrides): Promise<void> {
   }
   if (o.updateBaseline) {
     const b = makeBaseline(result, { config: o.config, created, environment: { ...environment, commit } }, previous);
-    fs.mkdirSync(path.dirname(path.resolve(o.baseline)), { recursive: true });
+    ensureDir(path.dirname(path.resolve(o.baseline)));
     await writeFileAtomic(o.baseline, `${JSON.stringify(b, null, 2)}\n`);
     if (!previous) process.stdout.write(`${formatTable(['metric', 'value'], Object.entries(result).map(([k, v]) => [k, fmt(k, v)]))}\n`);
     process.stderr.write(`bench: wrote ${o.baseline} (${Object.keys(b.metrics).length} metrics${previous ? ', tolerances kept' : ', default tolerances'})\n`);

@@ -2,8 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command } from 'commander';
 import sharp from 'sharp';
-import * as YAML from 'yaml';
-import { ConfigReader } from '../config/reader';
+import { ConfigReader, readYamlFile } from '../config/reader';
 import { action } from './action';
 import { formatTable } from './table';
 import { Dataset, ImageShape } from '../data/dataset';
@@ -13,6 +12,7 @@ import { DatasetSpec, openDataset } from '../data/spec';
 import { checkSameShapes, transformedShape } from '../data/transforms';
 import { UserError } from '../util/errors';
 import { Rng } from '../util/rng';
+import { ensureDir } from '../io/atomic-write';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
 
@@ -127,7 +127,7 @@ async function contactSheet(ds: Dataset, indices: number[], file: string): Promi
     }
   }
   const scale = Math.max(1, Math.min(4, Math.floor(64 / Math.max(h, w))));
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensureDir(path.dirname(file));
   await sharp(img, { raw: { width: W, height: H, channels: ch as 1 | 3 } })
     .resize(W * scale, H * scale, { kernel: 'nearest' })
     .png()
@@ -135,13 +135,7 @@ async function contactSheet(ds: Dataset, indices: number[], file: string): Promi
 }
 
 export function readDataSection(configFile: string): ReturnType<typeof parseDataSection> {
-  let raw: unknown;
-  try {
-    raw = YAML.parse(fs.readFileSync(configFile, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${configFile}: cannot read config: ${(e as Error).message}`);
-  }
-  return parseDataSection(ConfigReader.root(raw, configFile).object('data', true));
+  return parseDataSection(ConfigReader.root(readYamlFile(configFile, 'config file'), configFile).object('data', true));
 }
 
 export async function inspectConfig(configFile: string, o: { out?: string; samples: number; seed: number; sheets: boolean }): Promise<{ reports: DatasetReport[]; shapeProblem?: string; outDir: string }> {
@@ -187,7 +181,7 @@ export async function inspectConfig(configFile: string, o: { out?: string; sampl
     if (!(e instanceof UserError)) throw e;
     shapeProblem = e.message;
   }
-  fs.mkdirSync(outDir, { recursive: true });
+  ensureDir(outDir);
   fs.writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify({ config: configFile, datasets: reports, shape_problem: shapeProblem ?? null }, null, 2) + '\n');
   return { reports, shapeProblem, outDir };
 }

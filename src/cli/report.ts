@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import * as YAML from 'yaml';
 import { AVERAGE, SCORE_ROW_COLUMNS } from '../eval/evaluate';
 import { oodMetrics, rocPoints } from '../eval/metrics';
-import { writeFileAtomic } from '../io/atomic-write';
+import { ensureDir, writeFileAtomic } from '../io/atomic-write';
 import { readCsv } from '../io/csv';
 import { readStatus } from '../io/run-dir';
 import { reportHtml, RunReport, SeedGroup } from '../report/html';
@@ -119,7 +119,7 @@ async function reportRun(dir: string, label: string, score: string): Promise<Rea
     method: cfg.train?.method, seed: typeof seed === 'number' ? seed : undefined, seedless: cfg.train ? canonical(rest) : undefined,
   };
   const fig = async (name: string, title: string, svg: string): Promise<void> => {
-    fs.mkdirSync(figDir, { recursive: true });
+    ensureDir(figDir);
     const file = path.join(figDir, `${name}.png`);
     const png = await writePng(file, svg);
     await writeFileAtomic(path.join(figDir, `${name}.svg`), svg);
@@ -261,7 +261,7 @@ async function robustFiguresOf(reports: RunReport[], dir: string): Promise<RunRe
       const shown = rows.filter((x) => x.ood_set === set).sort((a, b) => a.epsilon - b.epsilon);
       curves.push({ name: r.label, epsilons: shown.map((x) => x.epsilon), auroc: shown.map((x) => x.auroc), fpr95: shown.map((x) => x.fpr95) });
     }
-    fs.mkdirSync(dir, { recursive: true });
+    ensureDir(dir);
     const file = path.join(dir, `robust-${safeName(score)}.png`);
     const svg = robustCurvesSvg(curves, { score, set });
     const png = await writePng(file, svg);
@@ -293,7 +293,7 @@ async function runReport(dirs: string[], o: ReportOpts): Promise<void> {
     if (withSet.length < 2) continue;
     const curves = withSet.map((r) => ({ ...r.roc.get(set)!, name: r.label }));
     const svg = rocSvg(curves, { score: o.score, title: `ROC of ${withSet.length} runs: ${o.score} score, ID vs ${set}` });
-    fs.mkdirSync(figDir, { recursive: true });
+    ensureDir(figDir);
     const file = path.join(figDir, `roc-${safeName(o.score)}-${safeName(set)}.png`);
     const png = await writePng(file, svg);
     await writeFileAtomic(file.replace(/\.png$/, '.svg'), svg);
@@ -302,7 +302,7 @@ async function runReport(dirs: string[], o: ReportOpts): Promise<void> {
 
   const robustFigures = await robustFiguresOf(reports, figDir);
   const html = reportHtml(reports, { score: o.score, generated: new Date().toISOString(), command: `grodd report ${dirs.join(' ')} --score ${o.score}`, groups, figures: overlays, robustFigures });
-  fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
+  ensureDir(path.dirname(path.resolve(o.out)));
   await writeFileAtomic(o.out, html);
   const nFig = reports.reduce((s, r) => s + r.figures.length, 0) + overlays.length + robustFigures.length;
   const where = overlays.length + robustFigures.length ? `; run comparisons in ${figDir}/` : '';

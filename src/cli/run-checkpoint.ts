@@ -6,9 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as YAML from 'yaml';
 import { ModelConfig, parseModel } from '../config/config';
-import { ConfigReader } from '../config/reader';
+import { ConfigReader, readYamlFile } from '../config/reader';
 import { CheckpointInfo, latestGoodCheckpoint, listCheckpoints, loadCheckpointWeights, readCheckpointInfo } from '../io/checkpoint';
 import { checkRunDir } from '../io/run-dir';
 import { Model } from '../models/model';
@@ -32,12 +31,7 @@ export interface RunCheckpoint {
 export async function findRunCheckpoint(runDir: string, checkpoint?: string): Promise<RunCheckpoint> {
   checkRunDir(runDir);
   const configFile = path.join(runDir, 'config.yaml');
-  let raw: unknown;
-  try {
-    raw = YAML.parse(fs.readFileSync(configFile, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${configFile}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw = readYamlFile(configFile, 'run config');
   const r = ConfigReader.root(raw ?? {}, configFile);
   const modelConfig = parseModel(r.object('model'));
   const base = checkpoint ? checkpoint.replace(/\.(safetensors|json)$/, '') : await latestGoodCheckpoint(runDir, (m) => process.stderr.write(`grodd: warning: ${m}\n`));

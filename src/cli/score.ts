@@ -53,6 +53,7 @@ import { action } from './action';
 import { findRunCheckpoint, loadRunModel } from './run-checkpoint';
 import { startBackend } from './run-model';
 import { BACKEND_OPTION } from './train';
+import { AtomicFile } from '../io/atomic-write';
 
 interface ScoreOpts {
   run: string;
@@ -96,6 +97,8 @@ async function runScore(o: ScoreOpts): Promise<void> {
     threshold = Number(o.threshold);
     if (!Number.isFinite(threshold)) throw new UserError(`--threshold: expected a number, got ${o.threshold}`);
   }
+  // Opened first, so that an unwritable --out fails before any work; its temporary file goes if this process exits early.
+  const out = new AtomicFile(o.out);
   const rc = await findRunCheckpoint(o.run, o.checkpoint);
   const input = rc.info.input_shape;
 
@@ -144,12 +147,9 @@ async function runScore(o: ScoreOpts): Promise<void> {
   const det = await runDetector(o.run, path.basename(rc.base), model, scoreName, params);
   const inputScale = det.scoreInputs ? pixelView(ds, '--data').scale : new Float32Array(input[2]).fill(1);
   const columns = ['index', 'path', 'score', 'pred', 'is_ood'];
-  fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
-  const tmp = `${o.out}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
   let flagged = 0;
   try {
-    fs.writeSync(fd, formatCsv([], columns, o.out));
+    out.write(formatCsv([], columns, o.out));
     for (let start = 0; start < ds.size; start += batchSize) {
       const idx = chunkIndices(start, Math.min(batchSize, ds.size - start));
       const b = await ds.read(idx);
@@ -161,18 +161,15 @@ async function runScore(o: ScoreOpts): Promise<void> {
         if (isOod) flagged++;
         return { index: i, path: sampleSource(rawSet, i).path ?? i, score: scores[j], pred: preds[j], is_ood: isOod };
       });
-      fs.writeSync(fd, formatCsv(rows, columns, o.out, false));
+      out.write(formatCsv(rows, columns, o.out, false));
     }
-    fs.fsyncSync(fd);
+    out.commit();
   } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    out.abort();
     throw e;
   } finally {
     det.dispose?.();
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, o.out);
   process.stderr.write(
     `scored ${ds.size} sample(s) of ${rawSet.name} with ${scoreName} (${path.basename(rc.base)} of ${o.run}): wrote ${o.out}` +
       (threshold === undefined ? '\n' : `; ${flagged} flagged OOD (score < ${threshold.toPrecision(6)}, the threshold keeping 95% of the ID test set)\n`),

@@ -3,13 +3,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import * as YAML from 'yaml';
 import { configToYaml, parseConfig } from '../config/config';
 import { applyOverrides, formatOverride, Overrides, parseOverrideArgs } from '../config/overrides';
-import { writeFileAtomic } from '../io/atomic-write';
+import { readYamlFile } from '../config/reader';
+import { ensureDir, writeFileAtomic } from '../io/atomic-write';
 import { writeCsv } from '../io/csv';
 import { acquireLock, describeHolder, Lock } from '../io/run-lock';
-import { ExpandedSweep, expandSweep, parseSweepText, Trial } from '../sweep/grid';
+import { ExpandedSweep, expandSweep, parseSweep, Trial } from '../sweep/grid';
 import { observeTrial } from '../sweep/observe';
 import { PlannedTrial, planTrials, TrialAction } from '../sweep/plan';
 import { readTrialResult, summarize, TrialResult } from '../sweep/summary';
@@ -28,18 +28,9 @@ interface SweepOpts {
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'grodd.js');
 
-function readText(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `${what} not found: ${file}` : `cannot read ${what} ${file}: ${(e as Error).message}`);
-  }
-}
-
 /** Reads a sweep file and its base config, applies command-line `overrides` to the base, and expands the trials (every config checked). */
 export function loadSweep(file: string, overrides: Overrides = []): ExpandedSweep {
-  const spec = parseSweepText(readText(file, 'sweep file'), file);
+  const spec = parseSweep(readYamlFile(file, 'sweep file'), file);
   for (const [k] of overrides) {
     if (k === 'name' || k.startsWith('name.')) throw new UserError(`override ${k}: the sweep names each trial's run; it cannot be overridden`);
     if (k === 'seed' && spec.seeds) throw new UserError(`override seed: ${file} sets seeds: [${spec.seeds.join(', ')}]; edit that list instead`);
@@ -47,14 +38,7 @@ export function loadSweep(file: string, overrides: Overrides = []): ExpandedSwee
   const expand = (raw: unknown, label: string): ExpandedSweep => expandSweep(spec, applyOverrides(raw, label, overrides, parseConfig), label);
   if ('file' in spec.base) {
     const baseFile = path.resolve(path.dirname(file), spec.base.file);
-    const text = readText(baseFile, `base config (${file}: base)`);
-    let raw: unknown;
-    try {
-      raw = YAML.parse(text);
-    } catch (e) {
-      throw new UserError(`${baseFile}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-    }
-    return expand(raw, path.relative(process.cwd(), baseFile) || baseFile);
+    return expand(readYamlFile(baseFile, `base config (${file}: base)`), path.relative(process.cwd(), baseFile) || baseFile);
   }
   return expand(spec.base.inline, `${file}: base`);
 }
@@ -76,8 +60,8 @@ async function runSweep(o: SweepOpts, overrides: Overrides): Promise<void> {
 
   let sweepLock: Lock | undefined;
   if (!o.dryRun) {
-    fs.mkdirSync(path.join(root, 'trials'), { recursive: true });
-    fs.mkdirSync(path.join(root, 'logs'), { recursive: true });
+    ensureDir(path.join(root, 'trials'));
+    ensureDir(path.join(root, 'logs'));
     sweepLock = acquireLock(path.join(root, 'sweep.lock'), `sweep ${root}`);
   }
   // A trial that already ran must have run with the config the sweep file gives now.

@@ -1,7 +1,5 @@
-import * as fs from 'node:fs';
 import * as YAML from 'yaml';
-import { UserError } from '../util/errors';
-import { ConfigReader } from './reader';
+import { ConfigReader, describe, readYamlFile } from './reader';
 import { applyOverrides, Overrides } from './overrides';
 import { SMALL_CNN_DEFAULTS } from '../models/small-cnn';
 import { DataSection, parseDataSection } from '../data/section';
@@ -238,6 +236,9 @@ function parseEval(r: ConfigReader): EvalConfig {
   return c;
 }
 
+/** Longest run name: with `-<timestamp>-N` it stays within a file name's 255 bytes. */
+export const MAX_NAME = 200;
+
 /** Checks a parsed YAML document and returns the resolved config. */
 export function parseConfig(raw: unknown, file: string): Config {
   const r = ConfigReader.root(raw, file);
@@ -251,27 +252,15 @@ export function parseConfig(raw: unknown, file: string): Config {
     train: parseTrain(r.object('train')),
     eval: parseEval(r.object('eval')),
   };
-  if (!/^[A-Za-z0-9._+-]+$/.test(c.name)) r.fail('name', `use letters, digits, '.', '_', '+' or '-' only (it names the run directory), got ${JSON.stringify(c.name)}`);
+  if (!/^[A-Za-z0-9._+-]+$/.test(c.name)) r.fail('name', `use letters, digits, '.', '_', '+' or '-' only (it names the run directory), got ${describe(c.name)}`);
+  if (c.name.length > MAX_NAME) r.fail('name', `at most ${MAX_NAME} characters (it names the run directory, with a timestamp, and a file name has at most 255), got ${c.name.length}`);
   r.done();
   return c;
 }
 
 /** Reads and checks a YAML config file, with command-line `overrides` applied (see overrides.ts). */
 export function loadConfig(file: string, overrides: Overrides = []): Config {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return parseConfig(applyOverrides(raw, file, overrides, parseConfig), file);
+  return parseConfig(applyOverrides(readYamlFile(file, 'config file'), file, overrides, parseConfig), file);
 }
 
 /**

@@ -1,11 +1,52 @@
+import * as fs from 'node:fs';
+import * as YAML from 'yaml';
 import { UserError } from '../util/errors';
 
-/** Describes a raw YAML value for an error message, e.g. `"one"` or `a list`. */
+/** Whether text read as UTF-8 is binary data (a NUL, or many undecodable bytes or control characters). */
+function looksBinary(text: string): boolean {
+  if (text.includes('\u0000')) return true;
+  const odd = text.match(/[\ufffd\u0001-\u0008\u000e-\u001f]/g)?.length ?? 0;
+  return odd > 0 && odd >= text.length / 20;
+}
+
+/**
+ * Describes a raw YAML value for an error message, e.g. `"one"` or `a list`: numbers YAML reads
+ * beyond float64 (`1e309`, `.inf`) or as `.nan` are named as such (JSON would print null), long
+ * strings are cut short and binary ones never echoed.
+ */
 export function describe(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number' && Number.isNaN(v)) return 'NaN (.nan)';
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${v} (a number beyond the float64 range, or .inf)`;
+  if (typeof v === 'string' && looksBinary(v)) return `binary data (${v.length} characters)`;
+  if (typeof v === 'string' && v.length > 80) return `${JSON.stringify(v.slice(0, 60))}... (${v.length} characters)`;
   return JSON.stringify(v);
+}
+
+/** Reads and parses a YAML file; `what` names it in errors ("config file", "sweep file"). */
+export function readYamlFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`${what} not found: ${file}`);
+    if (code === 'EISDIR') throw new UserError(`${file}: is a directory, expected a ${what} (YAML)`);
+    throw new UserError(`cannot read ${what} ${file}: ${(e as Error).message}`);
+  }
+  return parseYaml(text, file);
+}
+
+/** Parses the YAML text of `file` (a config or sweep); binary or malformed text is one line naming the file. */
+export function parseYaml(text: string, file: string): unknown {
+  if (looksBinary(text)) throw new UserError(`${file}: not a YAML text file (it holds binary data); give the path of a .yaml config`);
+  try {
+    return YAML.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
 }
 
 function nearest(key: string, known: string[]): string | undefined {

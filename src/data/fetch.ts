@@ -3,10 +3,10 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import * as path from 'path';
-import * as YAML from 'yaml';
-import { ConfigReader } from '../config/reader';
+import { ConfigReader, readYamlFile } from '../config/reader';
 import { UserError } from '../util/errors';
 import { extractTar, TarSummary } from './tar';
+import { ensureDir } from '../io/atomic-write';
 
 /**
  * Dataset presets (`datasets/NAME.yaml`): where a benchmark set comes from,
@@ -34,12 +34,7 @@ export interface Preset {
 }
 
 export function parsePreset(file: string): Preset {
-  let raw: unknown;
-  try {
-    raw = YAML.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file}: cannot read preset: ${(e as Error).message}`);
-  }
+  const raw = readYamlFile(file, 'dataset preset');
   ConfigReader.root(raw, file); // checks that it is a mapping
   // `expects` (a string list) and `example` (free-form data entries) are read here, the rest through the reader
   const { expects, example, ...rest } = raw as Record<string, unknown>;
@@ -102,7 +97,7 @@ export interface DownloadResult {
 /** Downloads `url` to `file` (via `file.part`), following redirects, hashing on the way. */
 export function download(url: string, file: string, opts: { timeoutMs?: number; progress?: (done: number, total?: number) => void; manual?: string } = {}): Promise<DownloadResult> {
   const part = `${file}.part`;
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensureDir(path.dirname(file));
   const offline = (u: string, e: NodeJS.ErrnoException): UserError =>
     new UserError(
       `cannot download ${u}: ${e.code ?? e.message}${e.code && OFFLINE_CODES.has(e.code) ? ' (no network access? this machine may be offline)' : ''}.${opts.manual ?? ''}`,
@@ -238,7 +233,7 @@ export async function fetchPreset(p: Preset, o: FetchOptions): Promise<FetchResu
     }
   }
   if (!p.md5 && !p.sha256) log(`${p.name}: warning: the preset has no checksum; the download (${got.bytes} bytes, sha256 ${got.sha256}) is not verified`);
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   let unpacked: TarSummary | undefined;
   if (p.unpack === 'none') {
     fs.copyFileSync(archive, path.join(dir, p.archive));

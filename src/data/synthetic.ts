@@ -16,15 +16,24 @@ export interface SyntheticOptions {
   seed: number;
 }
 
+/** Pixel values a synthetic set may hold: it is generated in memory (float32), so at most 1 GiB. */
+export const MAX_SYNTHETIC_VALUES = 2 ** 28;
+
 export function parseSynthetic(r: ConfigReader): SyntheticOptions {
   const shape = r.numberList('shape', [28, 28, 1], { integer: true, min: 1 });
   if (shape.length !== 3) r.fail('shape', `expected [height, width, channels], got ${shape.length} numbers`);
-  return {
+  if (shape[0] > 4096 || shape[1] > 4096 || shape[2] > 4) r.fail('shape', `at most [4096, 4096, 4] (height, width, channels), got [${shape.join(', ')}]`);
+  const o: SyntheticOptions = {
     kind: r.oneOf('kind', ['uniform', 'gaussian', 'blobs'] as const, 'uniform'),
     size: r.number('size', 1000, { integer: true, min: 1 }),
     shape: shape as ImageShape,
     seed: r.number('seed', 0, { integer: true, min: 0 }),
   };
+  const values = o.size * shape[0] * shape[1] * shape[2];
+  if (values > MAX_SYNTHETIC_VALUES) {
+    r.fail('size', `${o.size} images of ${shape.join('x')} are ${values.toExponential(2)} pixel values (${(values * 4 / 2 ** 30).toPrecision(3)} GiB); a synthetic set is generated in memory, at most ${MAX_SYNTHETIC_VALUES.toLocaleString('en-US')} values (1 GiB): lower size or shape`);
+  }
+  return o;
 }
 
 export async function openSynthetic(name: string, o: SyntheticOptions): Promise<Dataset> {

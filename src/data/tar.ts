@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { UserError } from '../util/errors';
+import { ensureDir } from '../io/atomic-write';
 
 /**
  * A streaming reader of tar archives (POSIX ustar, with the GNU long-name and
@@ -129,13 +130,13 @@ class TarExtractor {
     if (type === 'L' || type === 'x') entry.meta = type;
     else if (type === '0' || type === '7') {
       const target = safeJoin(this.dest, name, this.archive);
-      fs.mkdirSync(path.dirname(target), { recursive: true });
+      ensureDir(path.dirname(target));
       entry.target = target;
       entry.fd = fs.openSync(target, 'w');
       this.summary.files++;
       this.summary.bytes += size;
     } else if (type === '5') {
-      fs.mkdirSync(safeJoin(this.dest, name, this.archive), { recursive: true });
+      ensureDir(safeJoin(this.dest, name, this.archive));
       this.summary.dirs++;
     } else if (type !== 'g') {
       this.summary.skipped.push(`${name} (type ${type})`);
@@ -155,7 +156,7 @@ class TarExtractor {
 
 /** Unpacks a .tar, .tar.gz or .tgz archive into `dest`. */
 export async function extractTar(archive: string, dest: string): Promise<TarSummary> {
-  fs.mkdirSync(dest, { recursive: true });
+  ensureDir(dest);
   const gz = /\.(tar\.gz|tgz)$/i.test(archive);
   const tx = new TarExtractor(path.resolve(dest), archive);
   const input = fs.createReadStream(archive);

@@ -15,6 +15,7 @@ const WRITE_ERRORS: Record<string, string> = {
   ENOSPC: 'no space left on device',
   EDQUOT: 'disk quota exceeded',
   EROFS: 'read-only file system',
+  ENAMETOOLONG: 'the name is too long (at most 255 bytes per path component)',
 };
 
 /** A write the user can fix; `code` is the system's (ENOSPC: free space and retry). */
@@ -37,6 +38,39 @@ export function writeError(file: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code ?? '';
   const reason = WRITE_ERRORS[code];
   return reason ? new WriteError(`${file}: cannot write: ${reason}`, code) : e;
+}
+
+/**
+ * Creates directory `dir` and its missing parents, or checks that it exists. Unlike
+ * `mkdirSync(dir, { recursive: true })`, which loops forever under /proc and reports a file in
+ * the way as a bare EEXIST, every failure is one line naming the path at fault.
+ */
+export function ensureDir(dir: string): void {
+  const missing: string[] = [];
+  for (let cur = path.resolve(dir); ; cur = path.dirname(cur)) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(cur);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw writeError(dir, e); // ENOTDIR: a file further up, found next
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new WriteError(`${dir}: cannot create this directory: ${cur} is ${st.isFile() ? 'a file' : 'not a directory'}`, 'ENOTDIR');
+      break;
+    }
+    missing.unshift(cur);
+    if (path.dirname(cur) === cur) break;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue; // made meanwhile by another process
+      throw code === 'ENOENT' ? new WriteError(`${dir}: cannot create this directory: the file system does not allow it`, code) : writeError(dir, e);
+    }
+  }
 }
 
 /** Temporary files being written; removed if the process exits mid-write (e.g. a second Ctrl-C). */
@@ -84,19 +118,12 @@ export async function writeFilesAtomic(dir: string, files: [name: string, data: 
   const tmp = path.join(dir, `.set.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   pending.add(tmp);
   try {
-    const mkdir = async (d: string): Promise<void> => {
-      try {
-        await fsp.mkdir(d, { recursive: true }); // below `dir`, which exists
-      } catch (e) {
-        throw writeError(d, e);
-      }
-    };
     for (const [name, data] of files) {
-      await mkdir(path.dirname(path.join(tmp, name)));
+      ensureDir(path.dirname(path.join(tmp, name)));
       await writeFileAtomic(path.join(tmp, name), data);
     }
     for (const [name] of files) {
-      await mkdir(path.dirname(path.join(dir, name)));
+      ensureDir(path.dirname(path.join(dir, name)));
       try {
         await fsp.rename(path.join(tmp, name), path.join(dir, name));
       } catch (e) {
@@ -110,3 +137,56 @@ export async function writeFilesAtomic(dir: string, files: [name: string, data: 
   }
 }
 
+/**
+ * A file written piece by piece (e.g. a CSV of scores, row batch after row batch) that, like
+ * `writeFileAtomic`, appears complete or not at all: the pieces go to a temporary file beside it,
+ * renamed over `file` by `commit()`. `abort()` (or the process exiting) removes the temporary file.
+ */
+export class AtomicFile {
+  private readonly tmp: string;
+  private fd: number | undefined;
+
+  constructor(readonly file: string) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      // a new file
+    }
+    if (st?.isDirectory()) throw new WriteError(`${file}: is a directory; give the path of a file to write (e.g. ${path.join(file, path.basename(file) || 'out')}.csv)`, 'EISDIR');
+    ensureDir(path.dirname(path.resolve(file)));
+    this.tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    pending.add(this.tmp);
+    this.fd = this.io(() => fs.openSync(this.tmp, 'wx'));
+  }
+
+  private io<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      this.abort();
+      throw writeError(this.file, e);
+    }
+  }
+
+  write(text: string): void {
+    this.io(() => fs.writeSync(this.fd!, text));
+  }
+
+  commit(): void {
+    this.io(() => {
+      fs.fsyncSync(this.fd!);
+      fs.closeSync(this.fd!);
+      this.fd = undefined;
+      fs.renameSync(this.tmp, this.file);
+    });
+    pending.delete(this.tmp);
+  }
+
+  abort(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+    fs.rmSync(this.tmp, { force: true });
+    pending.delete(this.tmp);
+  }
+}

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Model, namedTensors } from '../models/model';
 import type { EpochProgress } from '../train/trainer';
 import { UserError } from '../util/errors';
-import { writeError, writeFileAtomic } from './atomic-write';
+import { ensureDir, writeFileAtomic } from './atomic-write';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
 /** The JSON sidecar written beside each checkpoint's .safetensors weights. */
@@ -59,11 +59,7 @@ export async function saveCheckpoint(
   info: Omit<CheckpointInfo, 'format' | 'version' | 'created' | 'sha256'>,
   optimizerState?: Map<string, tf.Tensor>,
 ): Promise<void> {
-  try {
-    fs.mkdirSync(path.dirname(base), { recursive: true });
-  } catch (e) {
-    throw writeError(path.dirname(base), e);
-  }
+  ensureDir(path.dirname(base));
   const weights = await writeSafetensors(`${base}.safetensors`, await toFloat32(namedTensors(model)), { format: 'grodd', arch: model.arch });
   const optimizer = optimizerState ? await writeSafetensors(`${base}.optim.safetensors`, await toFloat32(optimizerState), { format: 'grodd-optimizer' }) : undefined;
   const full: CheckpointInfo = { format: 'grodd-checkpoint', version: 1, created: new Date().toISOString(), ...info, sha256: { weights, ...(optimizer ? { optimizer } : {}) } };

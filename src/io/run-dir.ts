@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
-import { writeFileAtomic, WriteError } from './atomic-write';
+import { ensureDir, writeError, writeFileAtomic, WriteError } from './atomic-write';
 import { RUN_LOCK } from './run-lock';
 
 /** A run's state, in the `status` file of its directory. */
@@ -18,7 +18,7 @@ function stamp(d: Date): string {
  * distinct directories (`-2`, `-3`, ...) and no run overwrites another.
  */
 export function createRunDir(root: string, name: string, now = new Date()): string {
-  fs.mkdirSync(root, { recursive: true });
+  ensureDir(root);
   const base = path.join(root, `${name}-${stamp(now)}`);
   for (let i = 1; ; i++) {
     const dir = i === 1 ? base : `${base}-${i}`;
@@ -26,7 +26,7 @@ export function createRunDir(root: string, name: string, now = new Date()): stri
       fs.mkdirSync(dir);
       return dir;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(dir, e);
     }
   }
 }
@@ -37,11 +37,12 @@ export function createRunDir(root: string, name: string, now = new Date()): stri
  * run's lock next decides whether that training still runs.
  */
 export function claimRunDir(dir: string): string {
-  fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  ensureDir(path.dirname(path.resolve(dir)));
   try {
     fs.mkdirSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(dir, e);
+    if (!fs.statSync(dir).isDirectory()) throw new UserError(`${dir} exists and is not a directory; give --run-dir a directory path`);
     if (fs.readdirSync(dir).some((f) => f !== RUN_LOCK)) throw new UserError(`${dir} already exists and is not empty; a run never overwrites another (use --resume ${dir} to continue it)`);
   }
   return dir;

@@ -33,6 +33,7 @@ import { Model, namedTensors } from '../models/model';
 import { UserError } from '../util/errors';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tensor, WritableTensor, readSafetensors, writeSafetensors } from './safetensors';
+import { ensureDir } from './atomic-write';
 
 const NBT = '.num_batches_tracked';
 
@@ -234,7 +235,7 @@ export async function importTorchWeights(
 /** Writes the model as a PyTorch .safetensors state_dict. */
 export async function exportTorchWeights(model: Model, file: string, metadata: Record<string, string> = {}): Promise<number> {
   const sd = await torchStateDict(model);
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  ensureDir(path.dirname(path.resolve(file)));
   await writeSafetensors(file, sd, { format: 'pt', arch: model.arch, num_classes: String(model.numClasses), exported_by: 'grodd', ...metadata });
   return Object.keys(sd).length;
 }

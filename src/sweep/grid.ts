@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import * as YAML from 'yaml';
-import { Config, parseConfig } from '../config/config';
-import { ConfigReader } from '../config/reader';
+import { Config, MAX_NAME, parseConfig } from '../config/config';
+import { ConfigReader, describe } from '../config/reader';
 import { applyOverride, keyParts, Overrides, problemOf } from '../config/overrides';
 import { UserError } from '../util/errors';
 
@@ -54,13 +53,6 @@ export interface ExpandedSweep {
 const SAFE = /^[A-Za-z0-9._-]+$/;
 const MAX_ID = 150;
 
-function describe(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return JSON.stringify(v);
-}
-
 const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Parses a sweep file's YAML document. `file` prefixes every error, with the key at fault. */
@@ -70,7 +62,8 @@ export function parseSweep(raw: unknown, file: string): SweepSpec {
     throw new UserError(`${file}: ${where}: ${msg}`);
   };
   const name = r.string('name', defaultName(file));
-  if (!SAFE.test(name)) r.fail('name', `use letters, digits, '.', '_' or '-' only (it names the sweep directory), got ${JSON.stringify(name)}`);
+  if (!SAFE.test(name)) r.fail('name', `use letters, digits, '.', '_' or '-' only (it names the sweep directory), got ${describe(name)}`);
+  if (name.length > MAX_NAME) r.fail('name', `at most ${MAX_NAME} characters (it names the sweep directory), got ${name.length}`);
 
   let base: SweepSpec['base'];
   const rawBase = r.raw.base;
@@ -247,7 +240,7 @@ export function expandSweep(spec: SweepSpec, baseRaw: unknown, baseLabel: string
       const other = byId.get(id);
       if (other !== undefined) throw new UserError(`${spec.file}: ${c.where} and ${other} get the same trial id ${id}; their values differ only in characters that ids drop`);
       byId.set(id, c.where);
-      const withSeed = applyOverride(applyOverride(raw, 'seed', seed), 'name', `${spec.name}.${id}`.slice(0, 200));
+      const withSeed = applyOverride(applyOverride(raw, 'seed', seed), 'name', `${spec.name}.${id}`.slice(0, MAX_NAME));
       const label = `${spec.file}: ${c.where === 'grid' ? `grid point ${configId}` : c.where}${spec.seeds ? ` (seed ${seed})` : ''}: in the config`;
       trials.push({ id, configId, seed, overrides: c.overrides, config: parseConfig(withSeed, label) });
     }
@@ -274,13 +267,3 @@ export function firstDifference(a: unknown, b: unknown, at = ''): string | undef
   return canonical(a) === canonical(b) ? undefined : at || '(top level)';
 }
 
-/** Parses sweep YAML text (errors name the file). */
-export function parseSweepText(text: string, file: string): SweepSpec {
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return parseSweep(raw, file);
-}
