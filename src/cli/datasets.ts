@@ -1,13 +1,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import sharp from 'sharp';
 import { ConfigReader, readYamlFile } from '../config/reader';
 import { action } from './action';
 import { formatTable } from './table';
 import { Dataset, ImageShape } from '../data/dataset';
 import { fetchPreset, findPreset, listPresets } from '../data/fetch';
-import { parseDataSection } from '../data/section';
+import { openDataSection, parseDataSection } from '../data/section';
+import { CHECK_MODES, CheckMode } from '../data/check';
+import { runDataCheck } from './data-check';
 import { DatasetSpec, openDataset } from '../data/spec';
 import { checkSameShapes, transformedShape } from '../data/transforms';
 import { UserError } from '../util/errors';
@@ -228,6 +230,17 @@ export function registerDatasets(program: Command): void {
     .option('--keep', 'keep the downloaded archive (in <root>/.downloads) after unpacking')
     .option('--force', 'fetch again even if already fetched')
     .action(action(async (name: string, o: { presets: string; root: string; url?: string; keep?: boolean; force?: boolean }) => datasetsFetch(name, o)));
+  cmd
+    .command('check')
+    .description("check every dataset of a config's data section as training does before its first step: labels, every image readable, every pixel finite")
+    .requiredOption('--config <file>', 'config file with a data: section')
+    .addOption(new Option('--mode <mode>', 'every sample, or a seeded sample of each set (default: the config\'s data.check)').choices(CHECK_MODES))
+    .action(
+      action(async (o: { config: string; mode?: CheckMode }) => {
+        const section = readDataSection(o.config);
+        await runDataCheck(section, await openDataSection(section, o.config), o.mode);
+      }),
+    );
   cmd
     .command('inspect')
     .description("sizes, shapes, class counts and per-channel pixel mean/std of each dataset in a config's data section, with PNG contact sheets")

@@ -15,7 +15,7 @@ const COMMANDS: { name: string; summary: string; load: () => Register }[] = [
   { name: 'train', summary: 'train from a config (plus key=value overrides), evaluate', load: () => require('./train').registerTrain },
   { name: 'eval', summary: 'evaluate a run into evals/<name>/ (or the run: --replace)', load: () => require('./eval').registerEval },
   { name: 'metrics', summary: 'OOD metrics of scores (grodd scores.csv or score,label)', load: () => require('./metrics').registerMetrics },
-  { name: 'datasets', summary: 'dataset presets: list, fetch, inspect', load: () => require('./datasets').registerDatasets },
+  { name: 'datasets', summary: 'dataset presets: list, fetch, inspect; check a config\'s data', load: () => require('./datasets').registerDatasets },
   { name: 'import', summary: 'import PyTorch weights (.safetensors) as a run', load: () => require('./weights').registerWeights },
   { name: 'export', summary: "export a run's weights as a PyTorch state_dict", load: () => require('./weights').registerWeights },
   { name: 'models', summary: 'the model architectures and their sizes', load: () => require('./models').registerModels },

@@ -15,6 +15,7 @@ import { countParams } from '../models/model';
 import { EpochRow, ResumePoint, train, TrainState } from '../train/trainer';
 import { UserError } from '../util/errors';
 import { action } from './action';
+import { runDataCheck } from './data-check';
 import { Interrupts } from './interrupt';
 import { evaluateIntoRun } from './report-eval';
 import { TrainProgress } from './progress';
@@ -126,6 +127,7 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   const backend = await startBackend(cfg, o.backend);
   if (o.resume) cont = await continuationOf(dir);
   const data = await openDataSection(cfg.data, o.config ?? path.join(dir, 'config.yaml'), cfg.seed);
+  await runDataCheck(cfg.data, data); // bad data stops the run now, not after hours of training
   const model = modelFor(cfg, data.idTrain);
   if (cont.base) {
     await loadCheckpointWeights(cont.base, model);

@@ -1,4 +1,5 @@
 import { ConfigReader } from '../config/reader';
+import { CHECK_MODES, CheckedSet, CheckMode, checkDataset } from './check';
 import { UserError } from '../util/errors';
 import { Dataset } from './dataset';
 import { DatasetSpec, openDataset, parseDatasetSpec } from './spec';
@@ -16,6 +17,8 @@ export interface DataSection {
   id: { train: DatasetSpec; test: DatasetSpec };
   aux?: DatasetSpec;
   ood: DatasetSpec[];
+  /** How the sets are checked before training (src/data/check.ts): every sample, or a sample of each set. */
+  check: CheckMode;
 }
 
 export function parseDataSection(r: ConfigReader): DataSection {
@@ -32,6 +35,7 @@ export function parseDataSection(r: ConfigReader): DataSection {
       const spec = parseDatasetSpec(o, `ood-${i}`);
       return group === undefined ? spec : { ...spec, group };
     }),
+    check: r.oneOf('check', CHECK_MODES, 'full'),
   };
   id.done();
   if (r.has('aux')) section.aux = parseDatasetSpec(r.object('aux'), 'aux');
@@ -74,7 +78,7 @@ export async function openDataSection(s: DataSection, file: string, seed = 0): P
     aux: s.aux ? await wrap(s.aux, 'data.aux') : undefined,
     ood: await Promise.all(s.ood.map((o, i) => wrap(o, `data.ood[${i}]`))),
   };
-  const all: [string, Dataset][] = [['data.id.train', d.idTrain], ['data.id.test', d.idTest], ...(d.aux ? [['data.aux', d.aux] as [string, Dataset]] : []), ...d.ood.map((o, i): [string, Dataset] => [`data.ood[${i}]`, o])];
+  const all = setsOf(s, d).map(([p, , ds]): [string, Dataset] => [p, ds]);
   const ref = d.idTrain.shape.join('x');
   const off = all.filter(([, ds]) => ds.shape.join('x') !== ref);
   if (off.length) {
@@ -82,4 +86,29 @@ export async function openDataSection(s: DataSection, file: string, seed = 0): P
   }
   if (d.idTrain.numClasses < 2) throw new UserError(`${file}: data.id.train (${d.idTrain.name}) must be labelled with at least 2 classes, it has ${d.idTrain.numClasses}`);
   return d;
+}
+
+/** Every set of the section with its config path and entry: `[where, spec, dataset]`. */
+function setsOf(s: DataSection, d: OpenedData): [string, DatasetSpec, Dataset][] {
+  return [
+    ['data.id.train', s.id.train, d.idTrain],
+    ['data.id.test', s.id.test, d.idTest],
+    ...(s.aux && d.aux ? [['data.aux', s.aux, d.aux] as [string, DatasetSpec, Dataset]] : []),
+    ...s.ood.map((o, i): [string, DatasetSpec, Dataset] => [`data.ood[${i}]`, o, d.ood[i]]),
+  ];
+}
+
+/**
+ * Checks every opened set before training (labels, readability, finite pixels; see src/data/check.ts),
+ * in `mode` (default: the section's `check`). `progress(label)` gives a callback for long checks.
+ */
+export async function checkDataSection(
+  s: DataSection,
+  d: OpenedData,
+  mode: CheckMode = s.check,
+  progress: (label: string) => (done: number, total: number) => void = () => () => undefined,
+): Promise<CheckedSet[]> {
+  const out: CheckedSet[] = [];
+  for (const [where, spec, ds] of setsOf(s, d)) out.push(await checkDataset(ds, spec, where, mode, progress(`checking ${where} (${ds.name})`)));
+  return out;
 }
