@@ -10,6 +10,7 @@ import { fetchPreset, findPreset, listPresets } from '../data/fetch';
 import { openDataSection, parseDataSection } from '../data/section';
 import { CHECK_MODES, CheckMode } from '../data/check';
 import { runDataCheck } from './data-check';
+import { dataWarnings } from '../config/warnings';
 import { DatasetSpec, openDataset } from '../data/spec';
 import { checkSameShapes, transformedShape } from '../data/transforms';
 import { UserError } from '../util/errors';
@@ -238,7 +239,9 @@ export function registerDatasets(program: Command): void {
     .action(
       action(async (o: { config: string; mode?: CheckMode }) => {
         const section = readDataSection(o.config);
-        await runDataCheck(section, await openDataSection(section, o.config), o.mode);
+        const data = await openDataSection(section, o.config);
+        for (const w of dataWarnings(section, data)) process.stderr.write(`grodd: warning: ${w}\n`);
+        await runDataCheck(section, data, o.mode);
       }),
     );
   cmd

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { Config, configToYaml, loadConfig } from '../config/config';
 import { formatOverride, Overrides, parseOverrideArgs, provenanceComment } from '../config/overrides';
+import { configWarnings, dataWarnings } from '../config/warnings';
 import { openDataSection } from '../data/section';
 import { BACKEND_CHOICES } from '../engine/backend';
 import { writeFileAtomic, WriteError } from '../io/atomic-write';
@@ -127,6 +128,7 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   const backend = await startBackend(cfg, o.backend);
   if (o.resume) cont = await continuationOf(dir);
   const data = await openDataSection(cfg.data, o.config ?? path.join(dir, 'config.yaml'), cfg.seed);
+  for (const w of [...configWarnings(cfg), ...dataWarnings(cfg.data, data)]) process.stderr.write(`grodd: warning: ${w}\n`);
   await runDataCheck(cfg.data, data); // bad data stops the run now, not after hours of training
   const model = modelFor(cfg, data.idTrain);
   if (cont.base) {

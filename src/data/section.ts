@@ -78,7 +78,7 @@ export async function openDataSection(s: DataSection, file: string, seed = 0): P
     aux: s.aux ? await wrap(s.aux, 'data.aux') : undefined,
     ood: await Promise.all(s.ood.map((o, i) => wrap(o, `data.ood[${i}]`))),
   };
-  const all = setsOf(s, d).map(([p, , ds]): [string, Dataset] => [p, ds]);
+  const all = sectionSets(s, d).map(([p, , ds]): [string, Dataset] => [p, ds]);
   const ref = d.idTrain.shape.join('x');
   const off = all.filter(([, ds]) => ds.shape.join('x') !== ref);
   if (off.length) {
@@ -89,7 +89,7 @@ export async function openDataSection(s: DataSection, file: string, seed = 0): P
 }
 
 /** Every set of the section with its config path and entry: `[where, spec, dataset]`. */
-function setsOf(s: DataSection, d: OpenedData): [string, DatasetSpec, Dataset][] {
+export function sectionSets(s: DataSection, d: OpenedData): [string, DatasetSpec, Dataset][] {
   return [
     ['data.id.train', s.id.train, d.idTrain],
     ['data.id.test', s.id.test, d.idTest],
@@ -109,6 +109,6 @@ export async function checkDataSection(
   progress: (label: string) => (done: number, total: number) => void = () => () => undefined,
 ): Promise<CheckedSet[]> {
   const out: CheckedSet[] = [];
-  for (const [where, spec, ds] of setsOf(s, d)) out.push(await checkDataset(ds, spec, where, mode, progress(`checking ${where} (${ds.name})`)));
+  for (const [where, spec, ds] of sectionSets(s, d)) out.push(await checkDataset(ds, spec, where, mode, progress(`checking ${where} (${ds.name})`)));
   return out;
 }
