@@ -57,6 +57,9 @@ test('Ctrl-C at a random step of epoch 2 saves that step; --resume ends bit-iden
   const a = await readSafetensors(path.join(full, 'checkpoints', 'epoch-0003.safetensors'));
   const b = await readSafetensors(path.join(cut, 'checkpoints', 'epoch-0003.safetensors'));
   for (const k of Object.keys(a.tensors)) assert.deepEqual(b.tensors[k].data, a.tensors[k].data, k);
+  const tracked = (dir: string): number => JSON.parse(fs.readFileSync(path.join(dir, 'checkpoints', 'epoch-0003.json'), 'utf8')).batches_tracked;
+  assert.equal(tracked(cut), 18, 'BN updates counted across the interruption: 3 epochs of 6 steps');
+  assert.equal(tracked(full), 18);
   // the resumed epoch's logged means are those of the uninterrupted epoch: the loss sums were restored too
   const logOf = async (dir: string) => (await readCsv(path.join(dir, 'train_log.csv'))).rows.map(({ seconds, sampling_share, ...rest }) => rest);
   assert.deepEqual(await logOf(cut), await logOf(full));

@@ -265,6 +265,22 @@ test('mat: truncated, corrupted, wrong variable, label mismatch, not a mat file'
   assert.equal(un.numClasses, 0);
 });
 
+test('mat: num_classes for a subset that lacks the top class (SVHN without a 9)', async () => {
+  const f = path.join(dir, 'no9.mat');
+  fs.writeFileSync(f, matFile(svhnVars(4, [10, 1, 2, 8]), false));
+  assert.equal((await open({ format: 'mat', path: f })).numClasses, 9, 'counted from the labels: one class short');
+  assert.equal((await open({ format: 'mat', path: f, num_classes: 10 })).numClasses, 10);
+  await rejectsUser(open({ format: 'mat', path: f, num_classes: 5 }), /no9\.mat: sample 3 has label 8 but num_classes is 5/);
+});
+
+test('npy: channels-first data read with the default layout is questioned, with the fix', async () => {
+  const f = path.join(dir, 'chw.npy');
+  writeNpy(f, '|u1', [2, 3, 8, 8], Buffer.alloc(2 * 3 * 8 * 8));
+  await rejectsUser(open({ format: 'npy', path: f }), /chw\.npy: shape \(2, 3, 8, 8\) looks channels-first .* the default nhwc, which would read 8 channels of 3x8 images; set layout: nchw/);
+  assert.deepEqual((await open({ format: 'npy', path: f, layout: 'nchw' })).shape, [8, 8, 3]);
+  assert.deepEqual((await open({ format: 'npy', path: f, layout: 'nhwc' })).shape, [3, 8, 8], 'an explicit nhwc is taken as meant');
+});
+
 // ---------------- image folder ----------------
 
 test('image-folder: class sub-folders, PNG/JPEG/WebP, resize, corrupt images', async () => {

@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { readCsv } from '../src/io/csv';
 import { WritableTensor, encodeSafetensors, readSafetensors } from '../src/io/safetensors';
 import { idThreshold } from '../src/eval/threshold';
+import { tinyConfig } from './cli-helpers';
 import { TEST_BACKEND } from './test-backend';
 import { CHILD_ENV } from './cli-helpers';
 
@@ -29,8 +30,8 @@ function userError(r: { code: number | null; stderr: string }, pattern: RegExp):
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 }
 
-/** A PyTorch state_dict of grodd's default small-cnn ([32, 64, 128] at stride 2, 28x28x1, K classes), values known. */
-function smallCnnStateDict(k: number): Record<string, WritableTensor> {
+/** A PyTorch state_dict of a small-cnn (default [32, 64, 128] at stride 2, 28x28x1, K classes), values known. */
+function smallCnnStateDict(k: number, channels = [32, 64, 128]): Record<string, WritableTensor> {
   const sd: Record<string, WritableTensor> = {};
   let seed = 1;
   const put = (name: string, shape: number[], base = 0): void => {
@@ -38,7 +39,7 @@ function smallCnnStateDict(k: number): Record<string, WritableTensor> {
     sd[name] = { dtype: 'F32', shape, data: Float32Array.from({ length: n }, () => base + Math.sin(seed++) * 0.3) };
   };
   let cin = 1;
-  [32, 64, 128].forEach((c, i) => {
+  channels.forEach((c, i) => {
     put(`blocks.${i}.conv.weight`, [c, cin, 3, 3]);
     put(`blocks.${i}.bn.weight`, [c], 1);
     put(`blocks.${i}.bn.bias`, [c]);
@@ -47,7 +48,7 @@ function smallCnnStateDict(k: number): Record<string, WritableTensor> {
     sd[`blocks.${i}.bn.num_batches_tracked`] = { dtype: 'I64', shape: [], data: BigInt64Array.from([5n]) };
     cin = c;
   });
-  put('fc.weight', [k, 128]);
+  put('fc.weight', [k, cin]);
   put('fc.bias', [k]);
   return sd;
 }
@@ -87,10 +88,34 @@ test('import -> export round trip through a run directory keeps every tensor byt
   }
 });
 
+test('import takes small-cnn channels and strides; num_batches_tracked is kept, counted by fine-tuning and exported', async () => {
+  const src = path.join(tmp, 'cnn-8-16.safetensors');
+  fs.writeFileSync(src, encodeSafetensors(smallCnnStateDict(3, [8, 16])));
+  const run = path.join(tmp, 'imported-8-16');
+  const r = grodd('import', '--arch', 'small-cnn', '--channels', '8,16', '--strides', '2,2', '--from', src, '--out', run);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(fs.readFileSync(path.join(run, 'config.yaml'), 'utf8'), /channels:\n\s+- 8\n\s+- 16\n\s+strides:\n\s+- 2\n\s+- 2/);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(run, 'checkpoints', 'epoch-0000.json'), 'utf8')).batches_tracked, 5);
+  userError(grodd('import', '--arch', 'resnet18', '--channels', '8', '--from', src, '--out', path.join(tmp, 'x')), /--channels\/--strides: channels: only arch small-cnn takes channels/);
+  userError(grodd('import', '--arch', 'small-cnn', '--channels', '8,x', '--from', src, '--out', path.join(tmp, 'x')), /--channels\/--strides: channels: item 1: expected an integer >= 1/);
+
+  // fine-tuning 1 epoch of 6 steps counts on from the imported 5
+  const cfg = path.join(tmp, 'finetune.yaml');
+  fs.writeFileSync(cfg, tinyConfig({ name: 'ft', epochs: 1 }).replace('model: { channels: [8, 16] }', `model: { channels: [8, 16], init_from: ${run} }`));
+  const tuned = path.join(tmp, 'tuned');
+  const t = grodd('train', '--config', cfg, '--run-dir', tuned);
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(tuned, 'checkpoints', 'epoch-0001.json'), 'utf8')).batches_tracked, 11);
+  const out = path.join(tmp, 'tuned.safetensors');
+  assert.equal(grodd('export', '--run', tuned, '--out', out).code, 0);
+  const back = (await readSafetensors(out)).tensors;
+  for (const i of [0, 1]) assert.deepEqual(Array.from(back[`blocks.${i}.bn.num_batches_tracked`].data as BigInt64Array), [11n]);
+});
+
 test('import and export refuse bad input with one line and exit 2', () => {
   const pt = grodd('import', '--arch', 'resnet18', '--from', 'model.pt', '--out', path.join(tmp, 'x'));
-  userError(pt, /grodd reads PyTorch weights from \.safetensors files only/);
-  assert.ok(pt.stderr.includes(`python -c "import torch; from safetensors.torch import save_file; save_file(torch.load('model.pt', map_location='cpu'), 'model.safetensors')"`));
+  userError(pt, /model\.pt: a pickled PyTorch file .*grodd reads \.safetensors only/);
+  assert.ok(pt.stderr.includes(`save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors')"`));
   userError(grodd('import', '--arch', 'resnet18', '--from', path.join(tmp, 'missing.safetensors'), '--out', path.join(tmp, 'x')), /missing\.safetensors: file not found/);
   userError(grodd('import', '--arch', 'resnet-18', '--from', 'a.safetensors', '--out', path.join(tmp, 'x')), /--arch: unknown architecture "resnet-18" \(expected one of small-cnn, resnet18/);
   userError(grodd('export', '--run', path.join(tmp, 'no-run'), '--out', 'm.safetensors'), /run directory not found/);

@@ -22,6 +22,7 @@ import { Model, namedTensors } from '../src/models/model';
 import { createModel, defaultModelConfig } from '../src/models/registry';
 import { UserError } from '../src/util/errors';
 import { Rng } from '../src/util/rng';
+import { grodd } from './cli-helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grodd-weights-'));
 
@@ -168,14 +169,73 @@ test('F64 and integer tensors: doubles are narrowed, integer weights refused', (
   dispose(m);
 });
 
-test('pickled PyTorch files are refused with the line of Python that converts them', async () => {
+test('pickled PyTorch files are refused with one line of Python that converts them, never over an existing file', async () => {
   const m = build('small-cnn', [28, 28, 1], 10);
-  await assert.rejects(importTorchWeights('weights/model.pth', m), (e: unknown) => {
+  const oneLine = (e: unknown): string => {
     assert.ok(e instanceof UserError);
-    assert.ok(e.message.includes(`python -c "import torch; from safetensors.torch import save_file; save_file(torch.load('weights/model.pth', map_location='cpu'), 'weights/model.safetensors')"`));
-    assert.match(e.message, /'state_dict' or 'model'/);
+    assert.ok(!e.message.includes('\n'), e.message);
+    return e.message;
+  };
+  await assert.rejects(importTorchWeights('weights/model.pth', m), (e: unknown) => {
+    const msg = oneLine(e);
+    assert.ok(msg.includes(`python -c "import torch; from safetensors.torch import save_file; sd = torch.load('weights/model.pth', map_location='cpu'); sd = sd.get('state_dict', sd.get('model', sd)); save_file({k: v.contiguous() for k, v in sd.items()}, 'weights/model.safetensors')"`), msg);
     return true;
   });
+  // the suggested output never names an existing file
+  const pth = path.join(tmp, 'taken.pth');
+  fs.writeFileSync(path.join(tmp, 'taken.safetensors'), 'x');
+  await assert.rejects(importTorchWeights(pth, m), (e: unknown) => oneLine(e).includes(`'${path.join(tmp, 'taken.converted.safetensors')}'`));
+  // a pickle renamed to .safetensors is known by its first bytes: torch.save's zip, or a bare pickle stream
+  for (const [name, head] of [['zip', [0x50, 0x4b, 0x03, 0x04]], ['legacy', [0x80, 0x02, 0x8a, 0x0a]]] as const) {
+    const f = path.join(tmp, `${name}.safetensors`);
+    fs.writeFileSync(f, Buffer.concat([Buffer.from(head), Buffer.alloc(64)]));
+    await assert.rejects(importTorchWeights(f, m), (e: unknown) => /a PyTorch pickle \(torch\.save\) file, despite its name; grodd reads \.safetensors only/.test(oneLine(e)) && oneLine(e).includes(`${name}.converted.safetensors`));
+  }
+  dispose(m);
+});
+
+test('wrapper prefixes model. / backbone. / module. are dropped; an unknown one is named', () => {
+  const m = build('wrn-40-2', [32, 32, 3], 10);
+  const sd = torchStateDict(m);
+  for (const prefix of ['model.', 'backbone.', 'module.backbone.']) {
+    const r = loadTorchStateDict(m, decoded(Object.fromEntries(Object.entries(sd).map(([k, t]) => [prefix + k, t]))), { source: prefix });
+    assert.equal(r.prefix, prefix);
+    assert.equal(r.loaded.length, namedTensors(m).size);
+  }
+  const enc = decoded(Object.fromEntries(Object.entries(sd).map(([k, t]) => [`encoder.${k}`, t])));
+  assert.throws(() => loadTorchStateDict(m, enc, { source: 'enc.safetensors' }), /enc\.safetensors: no tensor of the file matches the wrn-40-2 model; every key starts with "encoder\.": if that is a wrapper's prefix, save the state_dict without it/);
+  dispose(m);
+});
+
+test('resnet18 namings: OpenOOD\'s fc head and torchvision\'s fc/downsample are recognised and written back; num_batches_tracked is kept', async () => {
+  const m = build('resnet18', [32, 32, 3], 10);
+  const canonical = torchStateDict(m);
+  const openood = Object.fromEntries(Object.entries(canonical).map(([k, t]) => [k.replace(/^linear\./, 'fc.'), t]));
+  const torchvision = Object.fromEntries(Object.entries(openood).map(([k, t]) => [k.replace('.shortcut.', '.downsample.'), t]));
+  for (const [naming, sd] of [['grodd', canonical], ['openood', openood], ['torchvision', torchvision]] as const) {
+    const r = loadTorchStateDict(m, decoded(sd), { source: naming });
+    assert.equal(r.naming, naming);
+    assert.equal(r.batchesTracked, 123);
+    const out = path.join(tmp, `resnet-${naming}.safetensors`);
+    await exportTorchWeights(m, out, {}, { naming: r.naming, batchesTracked: 456 });
+    const back = (await readSafetensors(out)).tensors;
+    assert.deepEqual(Object.keys(back).sort(), Object.keys(sd).sort(), `${naming}: the same keys as the file (load_state_dict strict=True)`);
+    assert.deepEqual(Array.from(back['bn1.num_batches_tracked'].data as BigInt64Array), [456n]);
+  }
+  await assert.rejects(exportTorchWeights(m, path.join(tmp, 'x.safetensors'), {}, { naming: 'keras' }), /--naming: resnet18 has no naming "keras" \(expected one of grodd, openood, torchvision\)/);
+
+  // through the CLI: the run remembers the naming and export writes it again (--naming chooses another, as above)
+  const file = path.join(tmp, 'openood.safetensors');
+  fs.writeFileSync(file, encodeSafetensors(openood));
+  const run = path.join(tmp, 'run-openood');
+  const r = grodd('import', '--arch', 'resnet18', '--from', file, '--out', run);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /; openood key naming, which export keeps/);
+  const out = path.join(tmp, 'back-openood.safetensors');
+  const e = grodd('export', '--run', run, '--out', out);
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stderr, /openood key naming/);
+  assert.deepEqual(Object.keys((await readSafetensors(out)).tensors).sort(), Object.keys(openood).sort());
   dispose(m);
 });
 
@@ -187,7 +247,7 @@ test('model.init_from: a run directory, a checkpoint path, or a PyTorch .safeten
   await saveCheckpoint(checkpointBase(run, 2), src, { ...info, epoch: 2 });
   const want = src.params.get('fc.weight')!.dataSync();
   const dst = build('small-cnn', [28, 28, 1], 4, 6);
-  assert.match(await loadInitWeights(run, dst), /epoch-0002/);
+  assert.match((await loadInitWeights(run, dst)).what, /epoch-0002/);
   assert.deepEqual(dst.params.get('fc.weight')!.dataSync(), want);
   const dst2 = build('small-cnn', [28, 28, 1], 4, 7);
   await loadInitWeights(`${checkpointBase(run, 0)}.safetensors`, dst2);
@@ -195,7 +255,7 @@ test('model.init_from: a run directory, a checkpoint path, or a PyTorch .safeten
   const pt = path.join(tmp, 'init.safetensors');
   await exportTorchWeights(src, pt);
   const dst3 = build('small-cnn', [28, 28, 1], 4, 8);
-  assert.match(await loadInitWeights(pt, dst3), /PyTorch state_dict/);
+  assert.match((await loadInitWeights(pt, dst3)).what, /PyTorch state_dict/);
   assert.deepEqual(dst3.params.get('fc.weight')!.dataSync(), want);
   const other = build('small-cnn', [28, 28, 1], 3);
   await assert.rejects(loadInitWeights(run, other), /made for 4 classes, the ID training set has 3/);

@@ -131,11 +131,20 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
   for (const w of [...configWarnings(cfg), ...dataWarnings(cfg.data, data)]) process.stderr.write(`grodd: warning: ${w}\n`);
   await runDataCheck(cfg.data, data); // bad data stops the run now, not after hours of training
   const model = modelFor(cfg, data.idTrain);
+  // Steps taken by a point of training (the loader drops the last short batch), and what the weights carry
+  // on from where they came from: their PyTorch key naming and BN updates before this run's steps.
+  const steps = Math.floor(data.idTrain.size / cfg.train.batch_size);
+  const stepsAt = (p: { epoch: number; within?: { step: number } }): number => p.epoch * steps + (p.within?.step ?? 0);
+  let origin: { naming?: string; batches: number } = { batches: 0 };
   if (cont.base) {
     await loadCheckpointWeights(cont.base, model);
+    const info = readCheckpointInfo(cont.base);
+    origin = { naming: info.naming, batches: (info.batches_tracked ?? stepsAt(info)) - stepsAt(info) };
     process.stderr.write(`resuming ${dir} ${cont.point!.within ? 'at' : 'after'} ${checkpointPoint(cont.point!)} (${path.basename(cont.base)})\n`);
   } else if (cfg.model.init_from) {
-    process.stderr.write(`model initialised from ${await loadInitWeights(cfg.model.init_from, model)}\n`);
+    const init = await loadInitWeights(cfg.model.init_from, model);
+    origin = { naming: init.naming, batches: init.batchesTracked };
+    process.stderr.write(`model initialised from ${init.what}\n`);
   }
   if (!o.resume) {
     const claimed = o.runDir ? claimRunDir(o.runDir) : createRunDir(o.runs, cfg.name);
@@ -158,7 +167,17 @@ async function runTrain(o: TrainOpts, overrides: Overrides): Promise<void> {
     await saveCheckpoint(
       base,
       model,
-      { arch: model.arch, num_classes: model.numClasses, input_shape: model.inputShape, epoch: state.epoch, backend, margins: { m_in: m?.mIn ?? null, m_out: m?.mOut ?? null }, ...(state.within ? { within: state.within } : {}) },
+      {
+        arch: model.arch,
+        num_classes: model.numClasses,
+        input_shape: model.inputShape,
+        epoch: state.epoch,
+        backend,
+        margins: { m_in: m?.mIn ?? null, m_out: m?.mOut ?? null },
+        ...(state.within ? { within: state.within } : {}),
+        ...(origin.naming ? { naming: origin.naming } : {}),
+        batches_tracked: origin.batches + stepsAt(state),
+      },
       state.optimizer.state(),
     );
     removeSuperseded(base);

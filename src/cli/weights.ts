@@ -1,14 +1,13 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import * as YAML from 'yaml';
-import { MODEL_ARCHS, ModelArch } from '../config/config';
+import { MODEL_ARCHS, ModelArch, ModelConfig, parseModel } from '../config/config';
+import { ConfigReader } from '../config/reader';
 import { initBackend } from '../engine/backend';
 import { writeFileAtomic } from '../io/atomic-write';
 import { checkpointBase, saveCheckpoint } from '../io/checkpoint';
 import { claimRunDir, writeStatus } from '../io/run-dir';
-import { readSafetensors } from '../io/safetensors';
-import { checkSafetensorsPath, exportTorchWeights, headClasses, loadTorchStateDict } from '../io/torch-weights';
+import { exportTorchWeights, headClasses, loadTorchStateDict, readTorchStateDict } from '../io/torch-weights';
 import { countParams } from '../models/model';
 import { ARCH_INFO, createModel, defaultModelConfig } from '../models/registry';
 import { UserError } from '../util/errors';
@@ -37,13 +36,26 @@ interface ImportOpts {
   numClasses?: string;
   input?: string;
   nonStrict?: boolean;
+  channels?: string;
+  strides?: string;
+}
+
+/** "8,16" (or "[8, 16]") -> [8, 16]; the values are checked by the model section's reader. */
+function numberList(s: string): unknown[] {
+  return s.replace(/^\[|\]$/g, '').split(',').map((v) => (v.trim() === '' ? v : Number(v)));
+}
+
+/** The model section of the import: the architecture's defaults, or the small CNN's --channels / --strides. */
+function importModelConfig(arch: ModelArch, o: ImportOpts): ModelConfig {
+  if (o.channels === undefined && o.strides === undefined) return defaultModelConfig(arch);
+  const raw = { arch, ...(o.channels !== undefined ? { channels: numberList(o.channels) } : {}), ...(o.strides !== undefined ? { strides: numberList(o.strides) } : {}) };
+  return parseModel(ConfigReader.root(raw, '--channels/--strides'));
 }
 
 async function runImport(o: ImportOpts): Promise<void> {
   const arch = checkArch(o.arch);
-  checkSafetensorsPath(o.from);
-  if (fs.existsSync(o.from) && fs.statSync(o.from).isDirectory()) throw new UserError(`${o.from}: is a directory, expected a .safetensors file`);
-  const { tensors } = await readSafetensors(o.from);
+  const mc = importModelConfig(arch, o);
+  const tensors = await readTorchStateDict(o.from);
   let classes: number;
   if (o.numClasses !== undefined) {
     classes = Number(o.numClasses);
@@ -55,7 +67,6 @@ async function runImport(o: ImportOpts): Promise<void> {
   }
   const input = o.input ? parseInputShape(o.input) : ARCH_INFO[arch].input;
   await initBackend('cpu');
-  const mc = defaultModelConfig(arch);
   const model = createModel(mc, input, classes, new Rng(0));
   const report = loadTorchStateDict(model, tensors, { strict: !o.nonStrict, source: o.from, warn: (m) => process.stderr.write(`grodd: warning: ${m}\n`) });
   const dir = claimRunDir(o.out);
@@ -66,6 +77,8 @@ async function runImport(o: ImportOpts): Promise<void> {
     epoch: 0,
     backend: 'import',
     margins: { m_in: null, m_out: null },
+    naming: report.naming,
+    batches_tracked: report.batchesTracked,
   });
   const stub =
     `# Made by \`grodd import\` from ${o.from} (PyTorch state_dict, ${new Date().toISOString()}).\n` +
@@ -76,11 +89,12 @@ async function runImport(o: ImportOpts): Promise<void> {
   await writeFileAtomic(path.join(dir, 'config.yaml'), stub);
   await writeFileAtomic(
     path.join(dir, 'import.json'),
-    JSON.stringify({ source: path.resolve(o.from), arch, num_classes: classes, input_shape: input, strict: !o.nonStrict, loaded: report.loaded.length, missing: report.missing, unexpected: report.unexpected, mismatched: report.mismatched, renamed: report.renamed }, null, 2) + '\n',
+    JSON.stringify({ source: path.resolve(o.from), arch, num_classes: classes, input_shape: input, strict: !o.nonStrict, naming: report.naming, prefix: report.prefix, loaded: report.loaded.length, missing: report.missing, unexpected: report.unexpected, mismatched: report.mismatched, renamed: report.renamed }, null, 2) + '\n',
   );
   await writeStatus(dir, 'completed');
   process.stderr.write(
     `imported ${report.loaded.length} tensors of ${o.from} into ${dir} (${arch}, ${classes} classes, input ${input.join('x')}, ${countParams(model).toLocaleString('en-US')} parameters)` +
+      `${report.prefix ? `; dropped the prefix ${report.prefix}` : ''}${report.naming !== 'grodd' ? `; ${report.naming} key naming, which export keeps` : ''}` +
       `${report.renamed.length ? `; renamed ${report.renamed.length} key(s), e.g. ${report.renamed[0]}` : ''}\n`,
   );
 }
@@ -89,6 +103,7 @@ interface ExportOpts {
   run: string;
   out: string;
   checkpoint?: string;
+  naming?: string;
 }
 
 async function runExport(o: ExportOpts): Promise<void> {
@@ -96,9 +111,10 @@ async function runExport(o: ExportOpts): Promise<void> {
   const rc = await findRunCheckpoint(o.run, o.checkpoint);
   await initBackend('cpu');
   const model = await loadRunModel(rc);
-  const n = await exportTorchWeights(model, o.out, { source_checkpoint: path.basename(rc.base), epoch: String(rc.info.epoch) });
+  const naming = o.naming ?? rc.info.naming ?? 'grodd';
+  const n = await exportTorchWeights(model, o.out, { source_checkpoint: path.basename(rc.base), epoch: String(rc.info.epoch), naming }, { naming, batchesTracked: rc.info.batches_tracked });
   process.stderr.write(
-    `wrote ${o.out}: ${n} tensors of ${model.arch} (${path.basename(rc.base)}, PyTorch names and layout); load with ` +
+    `wrote ${o.out}: ${n} tensors of ${model.arch} (${path.basename(rc.base)}, PyTorch layout, ${naming} key naming); load with ` +
       `model.load_state_dict(safetensors.torch.load_file('${o.out}'))\n`,
   );
 }
@@ -113,6 +129,8 @@ export function registerWeights(program: Command): void {
     .option('--num-classes <k>', 'number of classes (default: read from the classifier weight)')
     .option('--input <HxWxC>', 'input shape (default 32x32x3; 224x224x3 for densenet121; 28x28x1 for small-cnn)')
     .option('--non-strict', 'load the matching tensors even with missing, unexpected or mis-shaped keys (reported)')
+    .option('--channels <list>', 'small-cnn: channels per block, e.g. 8,16 (default 32,64,128)')
+    .option('--strides <list>', 'small-cnn: stride per block, e.g. 2,2 (default 2 each)')
     .action(action((o: ImportOpts) => runImport(o)));
   program
     .command('export')
@@ -120,5 +138,6 @@ export function registerWeights(program: Command): void {
     .requiredOption('-r, --run <dir>', 'run directory')
     .requiredOption('--out <file>', 'output .safetensors file')
     .option('--checkpoint <file>', 'a checkpoint of the run (default: the latest complete one)')
+    .option('--naming <name>', `key naming: grodd, or for resnet18 also openood (fc head) or torchvision (fc, downsample); default: the one the weights were imported with`)
     .action(action((o: ExportOpts) => runExport(o)));
 }

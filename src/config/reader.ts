@@ -163,6 +163,10 @@ export class ConfigReader {
     return v as T;
   }
 
+  optionalOneOf<T extends string>(key: string, choices: readonly T[]): T | undefined {
+    return this.has(key) ? this.oneOf(key, choices) : (this.get(key), undefined);
+  }
+
   boolean(key: string, dflt?: boolean): boolean {
     const v = this.get(key);
     if (v === undefined || v === null) {

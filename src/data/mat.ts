@@ -17,6 +17,8 @@ export interface MatOptions {
   labels_var?: string;
   /** Map label 10 to 0 (SVHN's convention for the digit 0). */
   ten_is_zero: boolean;
+  /** Classes of a labelled set; default: the largest label + 1 (a subset lacking the top class would get one class too few). */
+  num_classes?: number;
 }
 
 export function parseMat(r: ConfigReader): MatOptions {
@@ -27,6 +29,7 @@ export function parseMat(r: ConfigReader): MatOptions {
     images_var,
     labels_var: labelsRaw === '' ? undefined : labelsRaw,
     ten_is_zero: r.boolean('ten_is_zero', true),
+    num_classes: r.optionalNumber('num_classes', { integer: true, min: 1 }),
   };
 }
 
@@ -275,7 +278,9 @@ export async function openMat(name: string, o: MatOptions): Promise<Dataset> {
       y[i] = o.ten_is_zero && v === 10 ? 0 : v;
     });
     if (bad >= 0) throw new UserError(`${o.path}: sample ${bad} has an invalid label in ${lv.name}`);
-    numClasses = classCount(y);
+    numClasses = o.num_classes ?? classCount(y);
+    const over = y.findIndex((v) => v >= numClasses);
+    if (over >= 0) throw new UserError(`${o.path}: sample ${over} has label ${y[over]} but num_classes is ${numClasses}`);
   }
   return new MatDataset(name, x, le, y, numClasses);
 }

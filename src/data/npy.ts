@@ -14,7 +14,8 @@ import { classCount, existingFile, FileSource } from './bytes';
 export interface NpyOptions {
   path: string;
   labels?: string;
-  layout: 'nhwc' | 'nchw';
+  /** Absent: nhwc, unless the shape looks channels-first (then the reader asks for an explicit layout). */
+  layout?: 'nhwc' | 'nchw';
   num_classes?: number;
 }
 
@@ -22,7 +23,7 @@ export function parseNpy(r: ConfigReader): NpyOptions {
   return {
     path: r.string('path'),
     labels: r.optionalString('labels'),
-    layout: r.oneOf('layout', ['nhwc', 'nchw'] as const, 'nhwc'),
+    layout: r.optionalOneOf('layout', ['nhwc', 'nchw'] as const),
     num_classes: r.optionalNumber('num_classes', { integer: true, min: 1 }),
   };
 }
@@ -187,6 +188,12 @@ export async function openNpy(name: string, o: NpyOptions): Promise<Dataset> {
     throw new UserError(`${o.path}: image dtype ${h.kind} is not supported (uint8, float32 or float64)`);
   }
   checkSize(src, h);
+  const [, d1, , d3] = h.shape;
+  if (h.shape.length === 4 && o.layout === undefined && d1 <= 4 && d3 > 4) {
+    throw new UserError(
+      `${o.path}: shape (${h.shape.join(', ')}) looks channels-first (N, C, H, W: PyTorch's order), but the layout is the default nhwc, which would read ${d3} channels of ${d1}x${h.shape[2]} images; set layout: nchw (or layout: nhwc if that is really meant)`,
+    );
+  }
   const n = h.shape[0];
   let y = new Int32Array(n).fill(-1);
   let numClasses = 0;

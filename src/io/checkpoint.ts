@@ -23,6 +23,10 @@ export interface CheckpointInfo {
   within?: EpochProgress;
   /** SHA-256 of the weights and optimizer files, checked when they are loaded (absent in older sidecars). */
   sha256?: { weights: string; optimizer?: string };
+  /** The PyTorch key naming the weights came with (`grodd import`), kept through fine-tuning for `grodd export`. */
+  naming?: string;
+  /** BN running-statistics updates so far (PyTorch's num_batches_tracked): imported ones plus training steps. */
+  batches_tracked?: number;
 }
 
 const pad = (n: number): string => String(n).padStart(4, '0');

@@ -9,6 +9,13 @@ import { UserError } from '../util/errors';
 import { latestGoodCheckpoint, loadCheckpointWeights, readCheckpointInfo } from './checkpoint';
 import { importTorchWeights } from './torch-weights';
 
+/** Loaded initial weights: a description, and what training carries on (naming, BN update count). */
+export interface InitWeights {
+  what: string;
+  naming?: string;
+  batchesTracked: number;
+}
+
 /**
  * Loads weights into `model` from `from`:
  *   - a run directory: its latest complete checkpoint;
@@ -16,9 +23,10 @@ import { importTorchWeights } from './torch-weights';
  *   - a PyTorch .safetensors state_dict (a .safetensors file without a grodd sidecar), loaded strictly.
  * The checkpoint's architecture and input shape must match the model's; the
  * number of classes too (shapes are checked tensor by tensor).
- * Returns a one-line description of what was loaded.
+ * Returns a one-line description of what was loaded, and what the weights carry
+ * on: their PyTorch key naming and BN update count.
  */
-export async function loadInitWeights(from: string, model: Model): Promise<string> {
+export async function loadInitWeights(from: string, model: Model): Promise<InitWeights> {
   if (!fs.existsSync(from) && !fs.existsSync(`${from}.json`)) throw new UserError(`model.init_from: ${from} not found (expected a run directory, a checkpoint or a .safetensors file)`);
   let base: string | undefined;
   if (fs.existsSync(from) && fs.statSync(from).isDirectory()) {
@@ -28,8 +36,8 @@ export async function loadInitWeights(from: string, model: Model): Promise<strin
     const stem = from.replace(/\.(safetensors|json)$/, '');
     if (fs.existsSync(`${stem}.json`)) base = stem;
     else if (from.endsWith('.safetensors')) {
-      await importTorchWeights(from, model, { strict: true });
-      return `PyTorch state_dict ${from}`;
+      const r = await importTorchWeights(from, model, { strict: true });
+      return { what: `PyTorch state_dict ${from}`, naming: r.naming, batchesTracked: r.batchesTracked };
     } else throw new UserError(`model.init_from: ${from} is neither a run directory, a grodd checkpoint (no ${stem}.json) nor a .safetensors file`);
   }
   const info = readCheckpointInfo(base);
@@ -38,5 +46,5 @@ export async function loadInitWeights(from: string, model: Model): Promise<strin
     throw new UserError(`model.init_from: ${base} was made for ${info.num_classes} classes, the ID training set has ${model.numClasses}`);
   }
   await loadCheckpointWeights(base, model);
-  return `${path.basename(base)} of ${path.dirname(path.dirname(base))} (epoch ${info.epoch})`;
+  return { what: `${path.basename(base)} of ${path.dirname(path.dirname(base))} (epoch ${info.epoch})`, naming: info.naming, batchesTracked: info.batches_tracked ?? 0 };
 }

@@ -4,22 +4,27 @@
  *
  * Names: grodd's weights already carry the reference implementations'
  * state_dict names (see each architecture's file under src/models), so the
- * name map is the identity except for a few aliases accepted on import:
- *   - a `module.` prefix on every key (nn.DataParallel checkpoints) is dropped;
- *   - resnet18: `fc.*` is read as `linear.*` and `downsample.*` as `shortcut.*`
- *     (CIFAR ResNet repos that follow torchvision's head/shortcut names).
- * Export always writes the canonical names.
+ * name map is the identity except for:
+ *   - a wrapper's prefix on every key, dropped on import: `module.`
+ *     (nn.DataParallel), `model.`, `backbone.` (training frameworks); any other
+ *     prefix shared by every key is named in the error;
+ *   - resnet18's namings (NAMINGS): grodd's `linear.*` head and `shortcut.*`
+ *     projections, OpenOOD's and the GReg authors' `fc.*` head, torchvision's
+ *     `fc.*` and `downsample.*`. Import reads any of them and records which one
+ *     the file used; export writes that one again (or `--naming`), so the file
+ *     loads back with load_state_dict(strict=True).
  *
  * Layout: conv kernels PyTorch [out, in, kh, kw] <-> grodd [kh, kw, in, out];
  * linear weights [out, in] <-> [in, out]; biases, BN weights and running
  * statistics are 1-D in both. Tensors are float32 in grodd; F64/F16/BF16 files
  * are converted to float32 on import, and export writes F32.
  *
- * `*.num_batches_tracked` (BN's step counter, an I64 scalar): ignored on import
- * (present or not, never reported as missing or unexpected; grodd uses momentum
- * 0.1 as PyTorch does by default, which never reads the counter); written on
- * export as I64 0 for every BN layer, so that the file has exactly the keys of
- * the PyTorch model's state_dict() and loads with strict=True.
+ * `*.num_batches_tracked` (BN's step counter, an I64 scalar): never reported
+ * as missing or unexpected on import (grodd uses momentum 0.1 as PyTorch does by
+ * default, which never reads the counter), but its value is kept: checkpoints
+ * count the training steps on top of it, and export writes that count for every
+ * BN layer, so that the file has exactly the keys of the PyTorch model's
+ * state_dict() and loads with strict=True.
  *
  * Checks as PyTorch's load_state_dict: missing and unexpected keys are an
  * error in strict mode (the default) and a warning otherwise; a shape mismatch
@@ -37,13 +42,43 @@ import { ensureDir } from './atomic-write';
 
 const NBT = '.num_batches_tracked';
 
-/** Per-architecture key aliases accepted on import: [file prefix/infix, grodd's]. */
-const ALIASES: Record<string, [RegExp, string][]> = {
-  resnet18: [
-    [/^fc\./, 'linear.'],
-    [/\.downsample\./, '.shortcut.'],
-  ],
+/** A rename between grodd's name part and another implementation's: [grodd's, theirs] (a leading part, or `.x.` inside). */
+type Alias = [grodd: string, theirs: string];
+
+/** The key namings of each architecture's reference implementations; `grodd` is the identity. */
+export const NAMINGS: Record<string, Record<string, Alias[]>> = {
+  resnet18: {
+    grodd: [],
+    openood: [['linear.', 'fc.']],
+    torchvision: [['linear.', 'fc.'], ['.shortcut.', '.downsample.']],
+  },
 };
+
+/** The namings `arch` can be exported with. */
+export function namingsOf(arch: string): string[] {
+  return Object.keys(NAMINGS[arch] ?? { grodd: [] });
+}
+
+const swap = (name: string, from: string, to: string): string => (from.startsWith('.') ? name.replace(from, to) : name.startsWith(from) ? to + name.slice(from.length) : name);
+
+/** Wrapper prefixes dropped on import when every key has one. */
+const WRAPPERS = ['module.', 'model.', 'backbone.'];
+
+/** Drops wrapper prefixes that every key shares (nested ones too, e.g. module.backbone.). */
+function stripWrappers(keys: string[]): string {
+  let prefix = '';
+  for (;;) {
+    const w = WRAPPERS.find((p) => keys.length > 0 && keys.every((k) => k.startsWith(prefix + p)));
+    if (!w) return prefix;
+    prefix += w;
+  }
+}
+
+/** A dotted prefix that every key shares, e.g. `encoder.` (for the message when nothing matches). */
+function sharedPrefix(keys: string[]): string | undefined {
+  const first = keys[0]?.split('.')[0];
+  return first !== undefined && keys.length > 1 && keys.every((k) => k.startsWith(`${first}.`)) ? `${first}.` : undefined;
+}
 
 /** PyTorch's shape of a grodd tensor shape. */
 export function torchShape(shape: readonly number[]): number[] {
@@ -104,6 +139,12 @@ export interface LoadReport {
   mismatched: string[];
   /** Keys renamed by an alias or prefix rule, "file name -> grodd name". */
   renamed: string[];
+  /** The naming the file used (a key of NAMINGS[arch]; `grodd` for the identity). */
+  naming: string;
+  /** The wrapper prefix dropped from every key ('' for none). */
+  prefix: string;
+  /** The largest `num_batches_tracked` of the file (0 without one). */
+  batchesTracked: number;
 }
 
 const list = (names: string[], max = 12): string =>
@@ -118,24 +159,35 @@ export function describeReport(r: LoadReport): string {
   return parts.join('. ');
 }
 
-/** Maps the file's keys to grodd names (prefix and alias rules). */
-function canonicalNames(keys: string[], arch: string, want: Set<string>): Map<string, string> {
+/** Maps the file's keys to grodd names (wrapper prefix and naming aliases); says which aliases were used. */
+function canonicalNames(keys: string[], arch: string, want: Set<string>): { map: Map<string, string>; prefix: string; used: Set<string> } {
   const map = new Map<string, string>();
-  const strip = keys.length > 0 && keys.every((k) => k.startsWith('module.'));
+  const prefix = stripWrappers(keys);
+  const aliases = [...new Map(Object.values(NAMINGS[arch] ?? {}).flat().map((a) => [a.join(), a])).values()];
+  const used = new Set<string>();
   for (const k of keys) {
-    let name = strip ? k.slice('module.'.length) : k;
-    if (!want.has(name)) {
-      for (const [re, to] of ALIASES[arch] ?? []) {
-        const alt = name.replace(re, to);
-        if (alt !== name && want.has(alt)) {
+    let name = k.slice(prefix.length);
+    const base = name.replace(/\.num_batches_tracked$/, '.running_var');
+    if (!want.has(base)) {
+      for (const [grodd, theirs] of aliases) {
+        const alt = swap(name, theirs, grodd);
+        if (alt !== name && want.has(alt.replace(/\.num_batches_tracked$/, '.running_var'))) {
           name = alt;
+          used.add([grodd, theirs].join());
           break;
         }
       }
     }
     map.set(k, name);
   }
-  return map;
+  return { map, prefix, used };
+}
+
+/** The naming whose aliases are exactly those used (else the smallest one holding them all). */
+function namingOf(arch: string, used: Set<string>): string {
+  const all = Object.entries(NAMINGS[arch] ?? { grodd: [] }).sort((a, b) => a[1].length - b[1].length);
+  const holds = (aliases: Alias[]): boolean => [...used].every((u) => aliases.some((a) => a.join() === u));
+  return (all.find(([, a]) => a.length === used.size && holds(a)) ?? all.find(([, a]) => holds(a)) ?? all[0])[0];
 }
 
 /**
@@ -152,9 +204,13 @@ export function loadTorchStateDict(
   const want = namedTensors(model);
   const names = canonicalNames(Object.keys(tensors), model.arch, new Set(want.keys()));
   const byName = new Map<string, [string, Tensor]>();
-  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [], renamed: [] };
-  for (const [fileKey, name] of names) {
-    if (name.endsWith(NBT)) continue;
+  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [], renamed: [], naming: namingOf(model.arch, names.used), prefix: names.prefix, batchesTracked: 0 };
+  for (const [fileKey, name] of names.map) {
+    if (name.endsWith(NBT)) {
+      const t = tensors[fileKey];
+      if (t.data instanceof BigInt64Array && t.data.length === 1) report.batchesTracked = Math.max(report.batchesTracked, Number(t.data[0]));
+      continue;
+    }
     if (!want.has(name)) {
       report.unexpected.push(fileKey);
       continue;
@@ -180,26 +236,39 @@ export function loadTorchStateDict(
     report.loaded.push(name);
   }
   const problems = report.missing.length + report.unexpected.length + report.mismatched.length;
-  if (problems && strict) {
+  // Every key under one unknown prefix: a wrapper grodd does not know, the likeliest cause when nothing matches.
+  const shared = report.loaded.length === 0 ? sharedPrefix(Object.keys(tensors).map((k) => k.slice(names.prefix.length))) : undefined;
+  const wrapper = shared ? `; every key starts with "${names.prefix}${shared}": if that is a wrapper's prefix, save the state_dict without it ({k[${names.prefix.length + shared.length}:]: v for k, v in sd.items()}); grodd drops ${WRAPPERS.join(', ')} itself` : '';
+  if (problems && strict && !wrapper) {
     throw new UserError(
       `${opts.source}: error(s) loading the state_dict into ${model.arch} (${model.numClasses} classes): ${describeReport(report)}` +
         `; use --non-strict to load the matching tensors anyway`,
     );
   }
-  if (problems) opts.warn?.(`${opts.source}: loaded ${report.loaded.length} of ${want.size} tensors; ${describeReport(report)} (skipped: --non-strict)`);
-  if (report.loaded.length === 0) throw new UserError(`${opts.source}: no tensor of the file matches the ${model.arch} model; is --arch right?`);
+  if (problems && !wrapper) opts.warn?.(`${opts.source}: loaded ${report.loaded.length} of ${want.size} tensors; ${describeReport(report)} (skipped: --non-strict)`);
+  if (report.loaded.length === 0) throw new UserError(`${opts.source}: no tensor of the file matches the ${model.arch} model${wrapper || '; is --arch right?'}`);
   for (const [v, data] of updates) v.assign(tf.tidy(() => tf.tensor(data, v.shape)));
   return report;
 }
 
+/** How a state_dict is written: the key naming (a key of NAMINGS[arch]) and BN's step counter. */
+export interface ExportOptions {
+  naming?: string;
+  batchesTracked?: number;
+}
+
 /** The model's weights and buffers as a PyTorch state_dict (names, layout, num_batches_tracked). */
-export async function torchStateDict(model: Model): Promise<Record<string, WritableTensor>> {
+export async function torchStateDict(model: Model, o: ExportOptions = {}): Promise<Record<string, WritableTensor>> {
+  const naming = o.naming ?? 'grodd';
+  const aliases = NAMINGS[model.arch]?.[naming] ?? (naming === 'grodd' ? [] : undefined);
+  if (!aliases) throw new UserError(`--naming: ${model.arch} has no naming ${JSON.stringify(naming)} (expected one of ${namingsOf(model.arch).join(', ')})`);
+  const rename = (n: string): string => aliases.reduce((m, [grodd, theirs]) => swap(m, grodd, theirs), n);
   const out: Record<string, WritableTensor> = {};
   for (const [name, v] of namedTensors(model)) {
     const data = (await v.data()) as Float32Array;
-    out[name] = { dtype: 'F32', shape: torchShape(v.shape), data: toTorchLayout(data, v.shape) };
+    out[rename(name)] = { dtype: 'F32', shape: torchShape(v.shape), data: toTorchLayout(data, v.shape) };
     if (name.endsWith('.running_var')) {
-      out[name.slice(0, -'.running_var'.length) + NBT] = { dtype: 'I64', shape: [], data: new BigInt64Array(1) };
+      out[rename(name.slice(0, -'.running_var'.length) + NBT)] = { dtype: 'I64', shape: [], data: BigInt64Array.from([BigInt(o.batchesTracked ?? 0)]) };
     }
   }
   return out;
@@ -207,17 +276,46 @@ export async function torchStateDict(model: Model): Promise<Record<string, Writa
 
 const PICKLE_EXT = /\.(pt|pth|pkl|pickle|bin|ckpt|tar)$/i;
 
-/** Refuses pickled PyTorch files with the line of Python that converts them. */
-export function checkSafetensorsPath(file: string): void {
-  if (PICKLE_EXT.test(file)) {
-    const out = file.replace(PICKLE_EXT, '.safetensors');
-    throw new UserError(
-      `${file}: grodd reads PyTorch weights from .safetensors files only (a pickled .pt/.pth file can run arbitrary code and needs Python to read). Convert it with:\n` +
-        `  python -c "import torch; from safetensors.torch import save_file; save_file(torch.load('${file}', map_location='cpu'), '${out}')"\n` +
-        `If the file holds a dict with the weights under 'state_dict' or 'model' (a training checkpoint), save that entry: ` +
-        `torch.load('${file}', map_location='cpu')['state_dict'] (or ['model']); save_file needs plain contiguous tensors (add {k: v.contiguous() for k, v in ...items()} if it complains).`,
-    );
+/** A file name for the converted weights that no existing file has. */
+function conversionTarget(file: string): string {
+  const stem = file.replace(/\.[^./\\]*$/, '');
+  for (let i = 0; ; i++) {
+    const out = `${stem}${i === 0 ? '' : i === 1 ? '.converted' : `.converted-${i}`}.safetensors`;
+    if (out !== file && !fs.existsSync(out)) return out;
   }
+}
+
+/** The refusal of a pickled file, with the one line of Python that converts it (a training checkpoint's state_dict too). */
+function pickleError(file: string, why: string): UserError {
+  const out = conversionTarget(file);
+  return new UserError(
+    `${file}: ${why}; grodd reads .safetensors only (unpickling can run code). Convert it: python -c "import torch; from safetensors.torch import save_file; ` +
+      `sd = torch.load('${file}', map_location='cpu'); sd = sd.get('state_dict', sd.get('model', sd)); save_file({k: v.contiguous() for k, v in sd.items()}, '${out}')"`,
+  );
+}
+
+/** Refuses pickled PyTorch files by name with the line of Python that converts them. */
+export function checkSafetensorsPath(file: string): void {
+  if (PICKLE_EXT.test(file)) throw pickleError(file, 'a pickled PyTorch file (.pt/.pth/...)');
+}
+
+/** Whether the bytes start like a torch.save file: a zip archive (PyTorch >= 1.6) or a pickle stream. */
+function isPickle(head: Buffer): boolean {
+  return (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) || (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5);
+}
+
+/** Reads a PyTorch state_dict from a .safetensors file; a pickle, whatever its name, is recognised by its first bytes. */
+export async function readTorchStateDict(file: string): Promise<Record<string, Tensor>> {
+  checkSafetensorsPath(file);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UserError(`${file}: is a directory, expected a .safetensors file`);
+  if (fs.existsSync(file)) {
+    const fd = fs.openSync(file, 'r');
+    const head = Buffer.alloc(4);
+    fs.readSync(fd, head, 0, 4, 0);
+    fs.closeSync(fd);
+    if (isPickle(head)) throw pickleError(file, 'a PyTorch pickle (torch.save) file, despite its name');
+  }
+  return (await readSafetensors(file)).tensors;
 }
 
 /** Reads a PyTorch .safetensors state_dict into `model`. */
@@ -226,15 +324,12 @@ export async function importTorchWeights(
   model: Model,
   opts: { strict?: boolean; warn?: (msg: string) => void } = {},
 ): Promise<LoadReport> {
-  checkSafetensorsPath(file);
-  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UserError(`${file}: is a directory, expected a .safetensors file`);
-  const { tensors } = await readSafetensors(file);
-  return loadTorchStateDict(model, tensors, { ...opts, source: file });
+  return loadTorchStateDict(model, await readTorchStateDict(file), { ...opts, source: file });
 }
 
 /** Writes the model as a PyTorch .safetensors state_dict. */
-export async function exportTorchWeights(model: Model, file: string, metadata: Record<string, string> = {}): Promise<number> {
-  const sd = await torchStateDict(model);
+export async function exportTorchWeights(model: Model, file: string, metadata: Record<string, string> = {}, o: ExportOptions = {}): Promise<number> {
+  const sd = await torchStateDict(model, o);
   ensureDir(path.dirname(path.resolve(file)));
   await writeSafetensors(file, sd, { format: 'pt', arch: model.arch, num_classes: String(model.numClasses), exported_by: 'grodd', ...metadata });
   return Object.keys(sd).length;
@@ -246,8 +341,9 @@ export async function exportTorchWeights(model: Model, file: string, metadata: R
  */
 export function headClasses(tensors: Record<string, Tensor>, arch: string): number | undefined {
   const heads = arch === 'densenet121' ? ['classifier'] : arch === 'resnet18' ? ['linear', 'fc'] : ['fc'];
+  const prefix = stripWrappers(Object.keys(tensors));
   for (const key of Object.keys(tensors)) {
-    const k = key.startsWith('module.') ? key.slice(7) : key;
+    const k = key.slice(prefix.length);
     if (heads.some((h) => k === `${h}.weight`) && tensors[key].shape.length === 2) return tensors[key].shape[0];
   }
   return undefined;
