@@ -110,7 +110,7 @@ test('eval on a full disk replaces none of metrics.csv, scores.csv and threshold
     mount -t tmpfs -o size=1m none ${mnt} || exit 99
     cp -r ${full} ${mnt}/run
     avail=$(df -B1 --output=avail ${mnt} | tail -1); head -c $((avail - 8192)) /dev/zero > ${mnt}/filler
-    node bin/grodd.js eval --run ${mnt}/run --checkpoint ${mnt}/run/checkpoints/epoch-0001 2> ${out}/eval.err; echo $? > ${out}/eval.code
+    node bin/grodd.js eval --run ${mnt}/run --checkpoint ${mnt}/run/checkpoints/epoch-0001 --replace 2> ${out}/eval.err; echo $? > ${out}/eval.code
     cp -r ${mnt}/run ${out}/run`;
   const r = spawnSync('unshare', ['-rm', 'sh', '-c', script], { env: CHILD_ENV, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

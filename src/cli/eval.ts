@@ -5,7 +5,7 @@ import { configToYaml, loadConfig } from '../config/config';
 import { Overrides, parseOverrideArgs, provenanceComment } from '../config/overrides';
 import { UserError } from '../util/errors';
 import { openDataSection } from '../data/section';
-import { writeFileAtomic } from '../io/atomic-write';
+import { ensureDir, writeError } from '../io/atomic-write';
 import { createRunDir } from '../io/run-dir';
 import { action } from './action';
 import { evaluateIntoRun } from './report-eval';
@@ -28,11 +28,11 @@ const RESULTS = ['metrics.csv', 'scores.csv', 'threshold.json'];
 
 /** Claims `dir` for an evaluation: created, or existing and empty; never one that holds files. */
 function claimEvalDir(dir: string, flag: string): string {
-  fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  ensureDir(path.dirname(path.resolve(dir)));
   try {
     fs.mkdirSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(dir, e);
     if (!fs.statSync(dir).isDirectory()) throw new UserError(`${flag}: ${dir} is a file; give a directory for the evaluation`);
     if (fs.readdirSync(dir).length > 0) throw new UserError(`${flag}: ${dir} already holds files; choose another ${flag} (an evaluation never overwrites another)`);
   }
@@ -78,11 +78,8 @@ async function runEval(o: EvalOpts, overrides: Overrides): Promise<void> {
   }
   const target = evalTarget(o, rc.base);
   process.stderr.write(`evaluating ${path.basename(rc.base)} (epoch ${rc.info.epoch}) of ${o.run}${o.config ? ` on the data of ${o.config}` : ''} into ${target.dir}\n`);
-  if (!target.own) {
-    const head = `# evaluation of ${rc.base} (epoch ${rc.info.epoch}) of ${o.run}, ${new Date().toISOString()}\n${provenanceComment(configFile, overrides)}`;
-    await writeFileAtomic(path.join(target.dir, 'eval.yaml'), `${head}${configToYaml(cfg)}`);
-  }
-  await evaluateIntoRun(target.dir, model, data, cfg, rc.base);
+  const head = `# evaluation of ${rc.base} (epoch ${rc.info.epoch}) of ${o.run}, ${new Date().toISOString()}\n${provenanceComment(configFile, overrides)}`;
+  await evaluateIntoRun(target.dir, model, data, cfg, rc.base, target.own ? [] : [['eval.yaml', `${head}${configToYaml(cfg)}`]]);
   process.stderr.write(
     target.own
       ? `wrote ${RESULTS.join(', ')} into the run ${o.run} (its own results, used by grodd score)\n`

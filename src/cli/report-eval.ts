@@ -21,10 +21,10 @@ export const GRADIENT_NORMS_FILE = 'gradient_norms.csv';
  * sets and writes into the run directory: metrics.csv, scores.csv (per-sample scores, for
  * histograms and ROC curves), threshold.json, the fitted detectors' statistics (detectors/), and
  * as configured robust_metrics.csv and gradient_stats.csv + gradient_norms.csv; prints the tables.
- * The files are written as one set (all of them, or none replaced: a full disk never leaves one
- * evaluation's metrics beside another's threshold).
+ * The files, with the `extra` ones (an evaluation's eval.yaml), are written as one set (all of them,
+ * or none replaced: a full disk never leaves one evaluation's metrics beside another's threshold).
  */
-export async function evaluateIntoRun(dir: string, model: Model, data: OpenedData, cfg: Config, checkpoint = latestCheckpoint(dir)): Promise<Evaluation> {
+export async function evaluateIntoRun(dir: string, model: Model, data: OpenedData, cfg: Config, checkpoint = latestCheckpoint(dir), extra: [string, string][] = []): Promise<Evaluation> {
   const ev = await evaluateModel(
     model,
     { idTrain: data.idTrain, idTest: data.idTest, ood: data.ood.map((dataset, i) => ({ dataset, group: cfg.data.ood[i]?.group })) },
@@ -53,7 +53,7 @@ export async function evaluateIntoRun(dir: string, model: Model, data: OpenedDat
     [GRADIENT_NORMS_FILE, ev.gradient?.sets.flatMap((s) => Array.from(s.l2, (l2, i) => ({ dataset: s.name, role: s.role, grad_l2: l2, grad_l1: s.l1[i] })))],
   ];
   for (const [name, rows] of optional) if (rows) files.push([name, formatCsv(rows as Record<string, unknown>[])]);
-  await writeFilesAtomic(dir, files, optional.filter(([, rows]) => !rows).map(([name]) => name));
+  await writeFilesAtomic(dir, [...files, ...extra], optional.filter(([, rows]) => !rows).map(([name]) => name));
   process.stdout.write(`${formatMetrics(ev.rows)}\n`);
   if (ev.robust?.length) process.stdout.write(`\nunder attack (PGD-${cfg.eval.robust!.steps}, L∞ in [0,1] pixels; ${ROBUST_FILE}):\n${formatRobust(ev.robust)}\n`);
   if (ev.gradient) process.stdout.write(`\nenergy score gradients, ‖∇ₓS‖₂ in [0,1] pixels (${GRADIENT_STATS_FILE}):\n${formatGradientStats(ev.gradient.rows)}\n`);

@@ -5,6 +5,7 @@ import { Dataset } from '../data/dataset';
 import { OpenedData } from '../data/section';
 import { SubsetDataset } from '../data/subset';
 import { AVERAGE, evaluateModel } from '../eval/evaluate';
+import { writeError } from '../io/atomic-write';
 import { formatCsv, readCsv, writeCsv } from '../io/csv';
 import { EventWriter } from '../io/tfevents';
 import { Model } from '../models/model';
@@ -18,6 +19,15 @@ import { TERM_LABELS } from './progress';
  * TensorBoard event file in the run directory (`tensorboard --logdir runs/`). Rows are written as
  * they happen, so a killed run keeps them; a resumed run first drops those after its checkpoint.
  */
+
+/** Runs a log write; a full disk or an unwritable run directory becomes a one-line error naming the file. */
+function logWrite<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw writeError(file, e);
+  }
+}
 
 export const STEP_COLUMNS = ['epoch', 'step', 'global_step', 'loss', 'ce', 'energy', 'oe', 'grad_reg', 'lr', 'picked_energy', 'pool_energy', 'step_seconds'] as const;
 
@@ -48,13 +58,13 @@ export class TrainLogs {
     private readonly resumedStep = 0,
   ) {
     const fresh = !fs.existsSync(csv);
-    this.fd = fs.openSync(csv, 'a');
-    if (fresh) fs.writeSync(this.fd, formatCsv([], STEP_COLUMNS, csv));
+    this.fd = logWrite(csv, () => fs.openSync(csv, 'a'));
+    if (fresh) logWrite(csv, () => fs.writeSync(this.fd, formatCsv([], STEP_COLUMNS, csv)));
   }
 
   /** The event file is opened with the first epoch, when the steps per epoch (and so a resumed run's last kept step) are known. */
   epochStart(epoch: number, steps: number): void {
-    this.events ??= new EventWriter(this.dir, this.resumedAfter === undefined ? undefined : (epoch - 1) * steps + this.resumedStep);
+    this.events ??= logWrite(this.dir, () => new EventWriter(this.dir, this.resumedAfter === undefined ? undefined : (epoch - 1) * steps + this.resumedStep));
     this.steps = steps;
     this.lastStep = performance.now();
   }
@@ -67,21 +77,25 @@ export class TrainLogs {
       lr: i.lr, picked_energy: i.picked_energy, pool_energy: i.pool_energy, step_seconds: (now - this.lastStep) / 1000,
     };
     this.lastStep = now;
-    fs.writeSync(this.fd, formatCsv([row], STEP_COLUMNS, this.csv, false));
+    logWrite(this.csv, () => fs.writeSync(this.fd, formatCsv([row], STEP_COLUMNS, this.csv, false)));
     const terms = Object.fromEntries(i.active.map((k) => [`train/${TERM_LABELS[k]}`, i.losses[k]]));
-    this.events?.scalars(globalStep, {
+    this.eventWrite(() => this.events?.scalars(globalStep, {
       'train/loss': i.losses.total, ...terms, 'train/lr': i.lr, 'train/step_seconds': row.step_seconds,
       'sampling/picked_energy': i.picked_energy, 'sampling/pool_energy': i.pool_energy,
-    });
+    }));
   }
 
   /** The epoch's row of train_log.csv (and the validation metrics per set), at the epoch's last step. */
   epoch(r: EpochRow, validation: Record<string, number> = {}): void {
-    this.events?.scalars(r.epoch * this.steps, {
+    this.eventWrite(() => this.events?.scalars(r.epoch * this.steps, {
       'epoch/loss': r.loss, 'epoch/train_acc': r.train_acc, 'epoch/m_in': r.m_in, 'epoch/m_out': r.m_out, 'epoch/seconds': r.seconds, 'epoch/sampling_share': r.sampling_share, ...validation,
-    });
-    fs.fsyncSync(this.fd);
-    this.events?.sync();
+    }));
+    logWrite(this.csv, () => fs.fsyncSync(this.fd));
+    this.eventWrite(() => this.events?.sync());
+  }
+
+  private eventWrite(fn: () => void): void {
+    logWrite(this.events?.file ?? this.dir, fn);
   }
 
   close(): void {
