@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as YAML from 'yaml';
 import { configToYaml, loadConfig, parseConfig } from '../src/config/config';
 import { applyOverride, formatOverride, keyParts, parseOverrideArgs, provenanceComment } from '../src/config/overrides';
-import { loadSweep } from '../src/cli/sweep';
+import { loadSweep } from '../src/cli/sweep-dir';
 import { tempDir, tinyConfig } from './cli-helpers';
 
 const tmp = tempDir('overrides');

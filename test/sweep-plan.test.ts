@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as YAML from 'yaml';
 import { configToYaml, parseConfig } from '../src/config/config';
-import { loadSweep } from '../src/cli/sweep';
+import { loadSweep } from '../src/cli/sweep-dir';
 import { planTrials, TrialObservation } from '../src/sweep/plan';
 import { Trial } from '../src/sweep/grid';
 import { repositorySweeps } from './cli-helpers';

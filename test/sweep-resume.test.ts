@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadSweep } from '../src/cli/sweep';
+import { loadSweep } from '../src/cli/sweep-dir';
 import { CHILD_ENV, grodd, repositorySweeps, tempDir, tinyConfig } from './cli-helpers';
 
 const tmp = tempDir('sweep-resume');

@@ -120,6 +120,11 @@ export class ConfigReader {
     return this.raw[key];
   }
 
+  /** The raw value of `key` (marked as read), for a field of a type no other reader covers. */
+  value(key: string): unknown {
+    return this.get(key);
+  }
+
   private required(key: string): never {
     this.fail(key, 'is required');
   }

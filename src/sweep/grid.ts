@@ -3,6 +3,7 @@ import { Config, MAX_NAME, parseConfig } from '../config/config';
 import { ConfigReader, describe } from '../config/reader';
 import { applyOverride, keyParts, Overrides, problemOf } from '../config/overrides';
 import { UserError } from '../util/errors';
+import { readSlurmSection, SlurmOptions } from './slurm';
 
 /**
  * Sweep definitions (pure: no file or process I/O besides what the caller passes in).
@@ -16,6 +17,7 @@ import { UserError } from '../util/errors';
  *   trials:                            # explicit extra configs, each a mapping of dotted overrides
  *     - { train.grad_reg.weight: 0, train.energy_loss.weight: 0 }
  *   seeds: [0, 1, 2]                   # every config runs once per seed (sets `seed`)
+ *   slurm: { time: "4:00:00", gres: "gpu:1" }  # for --executor slurm (see src/sweep/slurm.ts)
  *
  * The configs are the grid's product (in the order of the keys, the last key varying fastest) followed by
  * the explicit trials; with neither, the base config itself. Each config runs once per seed.
@@ -29,6 +31,7 @@ export interface SweepSpec {
   grid: [key: string, values: unknown[]][];
   trials: Overrides[];
   seeds?: number[];
+  slurm: SlurmOptions;
 }
 
 /** One trial of a sweep: a config (overrides of the base) with one seed. */
@@ -48,6 +51,8 @@ export interface ExpandedSweep {
   /** Every dotted key that some trial sets, in order of first appearance (grid keys first). */
   keys: string[];
   trials: Trial[];
+  /** The sweep file's `slurm:` options. */
+  slurm: SlurmOptions;
 }
 
 const SAFE = /^[A-Za-z0-9._-]+$/;
@@ -110,8 +115,9 @@ export function parseSweep(raw: unknown, file: string): SweepSpec {
     for (const [key] of grid) if (key === 'seed') fail('grid.seed', 'set seeds with the top-level `seeds:` list, not in the grid');
     trials.forEach((t, i) => t.forEach(([key]) => key === 'seed' && fail(`trials[${i}].seed`, 'set seeds with the top-level `seeds:` list')));
   } else r.numberList('seeds', []);
+  const slurm = readSlurmSection(r);
   r.done();
-  return { file, name, base: base!, grid, trials, seeds };
+  return { file, name, base: base!, grid, trials, seeds, slurm };
 }
 
 function defaultName(file: string): string {
@@ -245,7 +251,7 @@ export function expandSweep(spec: SweepSpec, baseRaw: unknown, baseLabel: string
       trials.push({ id, configId, seed, overrides: c.overrides, config: parseConfig(withSeed, label) });
     }
   }
-  return { name: spec.name, keys, trials };
+  return { name: spec.name, keys, trials, slurm: spec.slurm };
 }
 
 /** The first dotted path where two plain YAML values differ, or undefined when they are equal. */

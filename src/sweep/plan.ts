@@ -3,6 +3,7 @@ import { configToPlain, parseConfig } from '../config/config';
 import { LockHolder, LockState } from '../io/run-lock';
 import { UserError } from '../util/errors';
 import { firstDifference, Trial } from './grid';
+import { isActive } from './slurm';
 
 /**
  * Which trials of a sweep still need work, and what work (pure: the caller observes the trials'
@@ -11,6 +12,8 @@ import { firstDifference, Trial } from './grid';
  *
  * A trial is
  * - `completed`: its run's status says so; left alone;
+ * - `queued`: its Slurm job (of an earlier `--executor slurm` submission) is pending or running; left
+ *   alone, so that a resubmission never queues a trial twice;
  * - `busy`: a live process holds its run lock (a training left by a killed sweep, a manual
  *   `train --resume`); left alone, since two processes never write one run;
  * - `resume`: it started (its run directory has config.yaml) and did not complete: continue it with
@@ -30,9 +33,18 @@ export interface TrialObservation {
   /** The run's status file (`unknown` without one). */
   status: string;
   lock: LockState;
+  /** Its latest Slurm job and that job's state, when it was submitted to Slurm. */
+  job?: SlurmJob;
 }
 
-export type TrialAction = 'completed' | 'busy' | 'resume' | 'new' | 'conflict';
+export interface SlurmJob {
+  /** `<array job>_<task>`. */
+  id: string;
+  /** As squeue or sacct report it (PENDING, RUNNING, COMPLETED, ...), or `unknown` when neither knows it. */
+  state: string;
+}
+
+export type TrialAction = 'completed' | 'queued' | 'busy' | 'resume' | 'new' | 'conflict';
 
 export interface PlannedTrial {
   trial: Trial;
@@ -42,6 +54,8 @@ export interface PlannedTrial {
   diff?: string;
   /** `busy`: who holds the run. */
   holder?: LockHolder;
+  /** `queued`: its Slurm job. */
+  job?: SlurmJob;
 }
 
 /** The saved config in canonical form, or the reason it cannot be compared. */
@@ -64,6 +78,7 @@ export function planTrials(trials: readonly Trial[], seen: readonly TrialObserva
       const diff = typeof before === 'string' ? before : firstDifference(before, configToPlain(trial.config));
       if (diff !== undefined) return { ...base, action: 'conflict', diff };
     }
+    if (o.job && isActive(o.job.state)) return { ...base, action: 'queued', job: o.job };
     if (o.lock.state === 'held') return { ...base, action: 'busy', holder: o.lock.holder };
     if (o.runConfig && o.status === 'completed') return { ...base, action: 'completed' };
     return { ...base, action: o.runConfig ? 'resume' : 'new' };
