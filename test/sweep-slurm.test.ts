@@ -147,7 +147,7 @@ test('grodd sweep: Slurm options need --executor slurm; without sbatch on PATH t
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /grodd: sbatch not found: --executor slurm needs the Slurm client commands \(sbatch, squeue, scancel\) on PATH/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
-  assert.equal(fs.existsSync(path.join(runs, 'one', 'slurm', 'jobs.json')), false, 'no submission is recorded');
+  assert.equal(fs.existsSync(path.join(runs, 'one')), false, 'nothing is written');
 
   // --dry-run prints the scripts it would submit and writes nothing.
   const d = grodd('sweep', '--config', file, '--runs', path.join(tmp, 'dry'), '--executor', 'slurm', '--dry-run', '--gres', 'gpu:1');

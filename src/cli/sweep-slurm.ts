@@ -38,6 +38,11 @@ function need(cmd: string, args: string[]): Output {
   return r;
 }
 
+/** Fails, saying what is missing, unless sbatch can be run (before anything is written). */
+export function requireSbatch(): void {
+  need('sbatch', ['--version']);
+}
+
 const firstLine = (o: Output): string => (o.stderr.trim() || o.stdout.trim()).split('\n')[0];
 
 const slurmDir = (s: SweepDir): string => path.join(s.root, 'slurm');

@@ -12,7 +12,7 @@ import { readTrialResult, TrialResult } from '../sweep/summary';
 import { UserError } from '../util/errors';
 import { action } from './action';
 import { GRODD_BIN, logHeader, openSweep, planSweep, resultLine, resultsTable, SweepDir, trainArgs, writeSummary, writeTrialConfig } from './sweep-dir';
-import { cancelSweep, slurmScripts, SlurmView, slurmView, submitSweep } from './sweep-slurm';
+import { cancelSweep, requireSbatch, slurmScripts, SlurmView, slurmView, submitSweep } from './sweep-slurm';
 import { formatTable } from './table';
 import { BACKEND_OPTION, registerTrain } from './train';
 
@@ -23,7 +23,8 @@ import { BACKEND_OPTION, registerTrain } from './train';
  * `--run-trial`, which is what each Slurm array task runs.
  */
 
-interface SweepOpts {
+/** The flags; the Slurm ones are named as SlurmOptions' fields (commander's camelCase of --cpus-per-task). */
+interface SweepOpts extends Omit<SlurmOptions, 'sbatchArgs'> {
   config?: string;
   runs: string;
   jobs: number;
@@ -34,12 +35,6 @@ interface SweepOpts {
   cancel?: string | true;
   summary?: boolean;
   runTrial?: string;
-  partition?: string;
-  time?: string;
-  cpusPerTask?: number;
-  mem?: string;
-  gres?: string;
-  arrayLimit?: number;
   sbatchArg: string[];
 }
 
@@ -213,6 +208,7 @@ async function runSlurm(o: SweepOpts, s: SweepDir, file: string): Promise<void> 
   const again = `grodd sweep --config ${file}${o.runs !== 'runs' ? ` --runs ${o.runs}` : ''}`;
   let sweepLock: Lock | undefined;
   if (!o.dryRun) {
+    requireSbatch();
     ensureDir(s.root);
     sweepLock = acquireLock(path.join(s.root, 'sweep.lock'), `sweep ${s.root}`);
   }
