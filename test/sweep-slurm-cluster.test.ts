@@ -32,7 +32,8 @@ before(() => {
   const r = spawnSync('bash', [CLUSTER, 'up', dir], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${CLUSTER} up failed:\n${r.stdout}${r.stderr}`);
   assert.match(r.stdout, /^export SLURM_CONF=.*slurm\.conf\n$/);
-  env = { ...CHILD_ENV, SLURM_CONF: path.join(dir, 'slurm.conf') };
+  // One thread for either backend, in the jobs (sbatch passes the environment on) and the local runs alike.
+  env = { ...CHILD_ENV, GRODD_THREADS: '1', SLURM_CONF: path.join(dir, 'slurm.conf') };
 });
 
 after(() => {
