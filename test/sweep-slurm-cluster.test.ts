@@ -149,17 +149,18 @@ test('a 4-trial sweep on the cluster: one job array and a summary job; the summa
   assert.equal(submissions(root).length, 1);
 });
 
-test('a trial that fails shows FAILED in --status with its error; the rerun resubmits only it', { skip }, async () => {
+test('a trial that fails shows FAILED in --status with its error; the rerun resubmits only it, with the same overrides', { skip }, async () => {
   const good = path.join(tmp, 'good.npy');
   const missing = path.join(tmp, 'missing.npy');
   writeNpy(good, '|u1', [48, 28, 28, 1], Buffer.from(pixelsNHWC(48, 28, 28, 1)));
-  fs.writeFileSync(path.join(tmp, 'npy.yaml'), tinyConfig({ name: 'npy', epochs: 1 }).replace('{ name: noise, format: synthetic, size: 48 }', `{ name: noise, format: npy, path: ${good} }`));
+  fs.writeFileSync(path.join(tmp, 'npy.yaml'), tinyConfig({ name: 'npy' }).replace('{ name: noise, format: synthetic, size: 48 }', `{ name: noise, format: npy, path: ${good} }`));
   const file = path.join(tmp, 'paths.yaml');
   fs.writeFileSync(file, `name: paths\nbase: npy.yaml\ngrid:\n  data.ood.1.path: [${good}, ${missing}]\n`);
   const runs = path.join(tmp, 'cluster-runs');
   const root = path.join(runs, 'paths');
 
-  const first = submit(file, runs, '0-1');
+  // A command-line override of the base reaches every task (and the rerun, the same command, repeats it).
+  const first = submit(file, runs, '0-1', 'train.epochs=1');
   const [okId, badId] = [first.tasks[0], first.tasks[1]];
   assert.match(badId, /missing\.npy_seed-3$/);
   assert.equal(await ended(first.summary), 'COMPLETED');
@@ -169,15 +170,16 @@ test('a trial that fails shows FAILED in --status with its error; the rerun resu
   assert.match(st.stdout, new RegExp(`\\n${okId} +${first.array}_0 +COMPLETED +completed `));
   assert.match(st.stdout, new RegExp(`\\n${badId} +${first.array}_1 +FAILED +not started `));
   assert.match(st.stdout, new RegExp(`\\n${badId}: Slurm job ${first.array}_1 FAILED; .*logs/${badId}\\.log ends: grodd: .*missing\\.npy`));
-  assert.match(st.stdout, /resubmit the trial\(s\) that did not complete with the same command: grodd sweep --config .*paths\.yaml --runs .* --executor slurm\n/);
+  assert.match(st.stdout, /resubmit the trial\(s\) that did not complete with the same command: grodd sweep --config .*paths\.yaml --runs .* --executor slurm train\.epochs=1\n/);
 
   // Fixed (the file is there now), the same command resubmits the failed trial alone.
   fs.copyFileSync(good, missing);
   const metricsTime = fs.statSync(path.join(root, okId, 'metrics.csv')).mtimeMs;
-  const second = submit(file, runs, '1');
+  const second = submit(file, runs, '1', 'train.epochs=1');
   assert.deepEqual(second.tasks, { 1: badId });
   assert.equal(await ended(second.summary), 'COMPLETED');
   assert.deepEqual((await results(root)).map((r) => r.status), ['completed', 'completed']);
+  assert.deepEqual((await readCsv(path.join(root, 'summary.csv'))).rows.map((r) => r.epochs), ['1', '1']);
   assert.equal(fs.statSync(path.join(root, okId, 'metrics.csv')).mtimeMs, metricsTime, 'the completed trial was not rerun');
   assert.equal(starts(path.join(root, 'logs', `${okId}.log`)), 1);
 });
