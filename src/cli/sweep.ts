@@ -97,9 +97,12 @@ async function runLocal(o: SweepOpts, s: SweepDir): Promise<void> {
   const trials = s.sweep.trials;
   const results = await readResults(s);
   const env = { ...process.env };
-  if (o.jobs > 1 && !env.GRODD_WASM_THREADS) {
+  if (o.jobs > 1) {
+    // Parallel trainers share the cores: each backend's threads (wasm, native) split them, unless set.
     const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-    env.GRODD_WASM_THREADS = String(Math.max(1, Math.floor(cpus / o.jobs)));
+    const share = String(Math.max(1, Math.floor(cpus / o.jobs)));
+    env.GRODD_WASM_THREADS ||= share;
+    env.GRODD_THREADS ||= share;
   }
 
   const running = new Map<ChildProcess, PlannedTrial>();
