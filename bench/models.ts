@@ -4,7 +4,7 @@
  * GReg step ms (double backprop) and its finite-difference form, at batch 64 on
  * 32x32x3 (half ID, half outliers; DenseNet-121 at 224x224x3, batch 8); and,
  * where Debian's PyTorch is importable (/usr/bin/python3), the same in PyTorch
- * (bench/models_torch.py) as installed and with glibc's malloc tuned (see
+ * (bench/models_torch.py) as installed and with grodd's runtime settings (see
  * torch-side.ts), with the ratios grodd / PyTorch, and each side's peak RSS.
  * Usage: npm run bench:models -- [--arch resnet18,wrn-40-2|all] [--reps 3] [--warmup 1] [--backend native] [--threads 2]
  *          [--batch 64 | --id 64 --aux 128] [--micro 1]
@@ -22,7 +22,7 @@ import { makeOptimizer } from '../src/train/optimizers';
 import { LossSettings, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
 import { arg } from './args';
-import { TUNED_MALLOC, runTorchSide } from './torch-side';
+import { GRODD_RUNTIME, runTorchSide } from './torch-side';
 
 const ALL: ModelArch[] = ['resnet18', 'wrn-40-2', 'densenet-bc-100', 'densenet121'];
 const archs = (arg('arch', 'resnet18,wrn-40-2') === 'all' ? ALL : arg('arch', 'resnet18,wrn-40-2').split(',')) as ModelArch[];
@@ -96,11 +96,11 @@ async function main(): Promise<void> {
     const rss = peakRssMb();
     if (!heapFailed) tf.dispose([x, xIn, xOut, yIn, ...model.params.values(), ...model.buffers.values()]);
     const args = [arch, threads, nIn, nOut, size, warmup, reps];
-    const sides = [runTorchSide<Figures & { torch: string; peak_rss_mb: number }>('models_torch.py', args), runTorchSide<Figures & { torch: string; peak_rss_mb: number }>('models_torch.py', args, TUNED_MALLOC)];
+    const sides = [runTorchSide<Figures & { torch: string; peak_rss_mb: number }>('models_torch.py', args), runTorchSide<Figures & { torch: string; peak_rss_mb: number }>('models_torch.py', args, GRODD_RUNTIME)];
     const [asIs, tuned] = sides.map((s) => ('figures' in s ? s.figures : undefined));
     const why = sides.map((s) => ('reason' in s ? s.reason : '')).find((r) => r);
     lines.push(`${arch} (${shape}), ${threads} threads${asIs ? `, PyTorch ${asIs.torch}` : ''}${why ? `  [${why}]` : ''}`);
-    lines.push(`  ${''.padEnd(8)} ${`grodd/${backend}`.padStart(20)}${asIs ? `${'PyTorch'.padStart(20)}   ratio${'PyTorch, malloc tuned'.padStart(24)}   ratio` : ''}`);
+    lines.push(`  ${''.padEnd(8)} ${`grodd/${backend}`.padStart(20)}${asIs ? `${'PyTorch'.padStart(20)}   ratio${"PyTorch, grodd's runtime".padStart(26)}   ratio` : ''}`);
     for (const [name, unit] of FIGURES) {
       const o = ours[name];
       // Time ratios: grodd / PyTorch (for forward, the inverse of the throughputs).
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
           (tuned ? `   ${cell(tuned[name])}${Number.isNaN(o) ? '' : `   ${ratio(tuned[name])}x`}` : ''),
       );
     }
-    lines.push(`  peak RSS grodd ${rss.toFixed(0)} MB${asIs ? `, PyTorch ${asIs.peak_rss_mb.toFixed(0)} MB` : ''}${tuned ? ` (malloc tuned ${tuned.peak_rss_mb.toFixed(0)} MB)` : ''}`);
+    lines.push(`  peak RSS grodd ${rss.toFixed(0)} MB${asIs ? `, PyTorch ${asIs.peak_rss_mb.toFixed(0)} MB` : ''}${tuned ? ` (with grodd's runtime ${tuned.peak_rss_mb.toFixed(0)} MB)` : ''}`);
     console.log(lines.slice(-7).join('\n'));
   }
   console.log(`\nmean of ${reps} after ${warmup} warm-up; plain = L_CE + 0.1·L_S, exact = + exact GReg (double backprop), fd = + its finite-difference form\n${lines.join('\n')}`);

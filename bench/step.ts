@@ -3,8 +3,8 @@
  * batch 128 (64 ID + 64 outliers, as one GReg step sees them): plain
  * (L_CE + λ_S·L_S), exact GReg (double backprop) and finite-difference GReg, on
  * the backend in use; and, where Debian's PyTorch is importable, the same three
- * steps in PyTorch (bench/step_torch.py), as installed and with glibc's malloc
- * tuned (see torch-side.ts), with the ratios and each side's peak RSS; and
+ * steps in PyTorch (bench/step_torch.py), as installed and with grodd's runtime
+ * settings (see torch-side.ts), with the ratios and each side's peak RSS; and
  * grodd's kernel calls per exact step and its fixed cost (the same step on one
  * ID and one outlier image of 8x8, where the kernels compute next to nothing).
  * Usage: npm run bench:step -- [--backend native] [--reps 5] [--threads 2] [--channels '[32,64]' --strides '[1,2]']
@@ -17,7 +17,7 @@ import { makeOptimizer } from '../src/train/optimizers';
 import { LossSettings, trainStep } from '../src/train/step';
 import { Rng } from '../src/util/rng';
 import { arg } from './args';
-import { TUNED_MALLOC, runTorchSide } from './torch-side';
+import { GRODD_RUNTIME, runTorchSide } from './torch-side';
 
 const N_IN = 64;
 const N_OUT = 64;
@@ -60,10 +60,10 @@ async function main(): Promise<void> {
   for (let i = 0; i < reps * 4; i++) trainStep(tiny, tinyOpt, 0.01, tIn, tY, tOut, exact);
   const fixedMs = (performance.now() - t0) / (reps * 4);
   const args = [threads, N_IN, N_OUT, WARMUP, reps, JSON.stringify(net.channels), JSON.stringify(net.strides)];
-  const sides = [runTorchSide<Record<string, number | string>>('step_torch.py', args), runTorchSide<Record<string, number | string>>('step_torch.py', args, TUNED_MALLOC)];
+  const sides = [runTorchSide<Record<string, number | string>>('step_torch.py', args), runTorchSide<Record<string, number | string>>('step_torch.py', args, GRODD_RUNTIME)];
   const [asIs, tuned] = sides.map((x) => ('figures' in x ? x.figures : undefined));
   console.log(`small CNN channels [${net.channels}] strides [${net.strides}], 28x28x1, batch ${N_IN} ID + ${N_OUT} outliers, mean of ${reps} steps after ${WARMUP} warm-up, ${threads} threads`);
-  console.log(`step               grodd/${backend} ms${asIs ? `   PyTorch ${asIs.torch} ms   ratio   PyTorch, malloc tuned ms   ratio` : ''}`);
+  console.log(`step               grodd/${backend} ms${asIs ? `   PyTorch ${asIs.torch} ms   ratio   PyTorch, grodd's runtime ms   ratio` : ''}`);
   for (const [name] of variants) {
     const cell = (f: Record<string, number | string> | undefined) => {
       const v = f?.[`${name}_ms`] as number | undefined;
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     };
     console.log(`${name.padEnd(18)} ${ours[name].toFixed(0).padStart(12)}${cell(asIs)}${tuned ? `   ${cell(tuned).padStart(26)}` : ''}`);
   }
-  console.log(`peak RSS grodd ${rss.toFixed(0)} MB${asIs ? `, PyTorch ${Number(asIs.peak_rss_mb).toFixed(0)} MB` : ''}${tuned ? ` (malloc tuned ${Number(tuned.peak_rss_mb).toFixed(0)} MB)` : ''}`);
+  console.log(`peak RSS grodd ${rss.toFixed(0)} MB${asIs ? `, PyTorch ${Number(asIs.peak_rss_mb).toFixed(0)} MB` : ''}${tuned ? ` (with grodd's runtime ${Number(tuned.peak_rss_mb).toFixed(0)} MB)` : ''}`);
   console.log(`exact step: ${calls} kernel calls; the same step on 1 + 1 images of 8x8 takes ${fixedMs.toFixed(1)} ms (grodd's fixed per-step cost)`);
   const why = sides.map((x) => ('reason' in x ? x.reason : '')).find((r) => r);
   if (why) console.log(why);

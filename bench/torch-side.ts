@@ -4,10 +4,13 @@
  * python3 on PATH) and parses the JSON object its last stdout line holds, or
  * says why there are no PyTorch figures.
  *
- * glibc's malloc returns large freed blocks to the kernel and page-faults them
- * in again, which made PyTorch's CPU steps 1.7-5x slower here than with the
- * thresholds raised; grodd's native backend caches its blocks. So each
- * benchmark runs PyTorch twice, as installed and with TUNED_MALLOC.
+ * grodd's native backend runs ATen with two runtime settings PyTorch leaves to
+ * the user: freed blocks are cached (glibc's malloc returns large ones to the
+ * kernel and page-faults them in again, which made PyTorch's CPU steps 1.7-5x
+ * slower here than with its thresholds raised), and OpenMP threads wait
+ * passively (spinning ones made steps 3-4x slower on a shared machine). So
+ * each benchmark runs PyTorch twice: as installed, and with those settings
+ * (GRODD_RUNTIME: the same malloc thresholds and OMP_WAIT_POLICY=PASSIVE).
  */
 import { execFileSync } from 'node:child_process';
 
@@ -15,8 +18,8 @@ export type TorchSide<T> = { figures: T } | { reason: string };
 
 const INTERPRETERS = ['/usr/bin/python3', 'python3'];
 
-/** glibc settings that keep freed memory for reuse (what PyTorch users set to speed up CPU training). */
-export const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '1073741824' };
+/** PyTorch given grodd's runtime settings: glibc keeps freed memory for reuse, OpenMP threads sleep when idle. */
+export const GRODD_RUNTIME = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '1073741824', OMP_WAIT_POLICY: 'PASSIVE' };
 
 export function runTorchSide<T>(script: string, args: (string | number)[], env: Record<string, string> = {}): TorchSide<T> {
   for (const py of INTERPRETERS) {

@@ -101,6 +101,10 @@ export function loadAddon(): NativeAddon | { why: string } {
     failure = `the native addon is not built (${path.relative(process.cwd(), file) || file} is missing): ${NATIVE_HINT}`;
     return { why: failure };
   }
+  // OpenMP threads that spin between parallel regions (libgomp's default) made a
+  // step 3-4x slower whenever anything else ran on the machine: they wait
+  // passively unless the user chose otherwise. libgomp reads this when it loads.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(file) as NativeAddon;
