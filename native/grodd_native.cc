@@ -20,6 +20,9 @@
 #include <node_api.h>
 
 #include <c10/core/CPUAllocator.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -1085,10 +1088,14 @@ napi_value Memory(napi_env env, napi_callback_info) {
   });
 }
 
-/** emptyCache(): returns the allocator's cached blocks to the system. */
+/** emptyCache(): returns the allocator's cached blocks, and the heap pages malloc keeps, to the system. */
 napi_value EmptyCache(napi_env env, napi_callback_info) {
   return guarded(env, [&] {
     g_allocator.emptyCache();
+#ifdef __GLIBC__
+    // Freed blocks below glibc's (self-raising) mmap threshold stay in its arenas otherwise.
+    malloc_trim(0);
+#endif
     return undefinedValue(env);
   });
 }
