@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { grodd } from './cli-helpers';
+import * as path from 'node:path';
+import { CHILD_ENV, grodd, tempDir, tinyConfig } from './cli-helpers';
+import { TEST_BACKEND } from './test-backend';
 
 const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as { version: string };
 
@@ -35,4 +37,20 @@ test("a command's own help has its options; `grodd help X` is the same; an unkno
   const bad = grodd('trian');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown command 'trian'[\s\S]*Did you mean train\?/);
+});
+
+test('the compiled CLI that npm install builds trains and evaluates without tsx', () => {
+  // `npm run build` is what `npm install` runs (prepare); the tests otherwise run the sources.
+  const build = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  const dir = tempDir('dist');
+  const cfg = path.join(dir, 'tiny.yaml');
+  fs.writeFileSync(cfg, tinyConfig({ name: 'dist', epochs: 1, train: '  margins: { mode: fixed, m_in: -5, m_out: -3 }' }).replace('  margins: { mode: percentile, warmup_epochs: 1 }\n', ''));
+  const env = { ...CHILD_ENV, GRODD_FROM_SOURCE: '0', GRODD_BACKEND: TEST_BACKEND, NODE_OPTIONS: '' };
+  const r = spawnSync(process.execPath, ['dist/cli/main.js', 'train', '--config', cfg, '--run-dir', path.join(dir, 'run')], { encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr + r.stdout, new RegExp(`backend: ${TEST_BACKEND} `));
+  assert.ok(fs.existsSync(path.join(dir, 'run', 'metrics.csv')), 'metrics.csv written');
+  const loaded = spawnSync(process.execPath, ['-e', "require('./dist/engine/backend'); process.stdout.write(Object.keys(require.cache).filter((f) => f.includes('tsx')).join(','))"], { encoding: 'utf8', env });
+  assert.equal(loaded.stdout, '', 'no tsx module is loaded by the compiled code');
 });

@@ -9,6 +9,8 @@
  * wasm-threads.ts), then the pure-JS cpu backend. GRODD_BACKEND, when set,
  * replaces the configured choice.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors';
 import { enableEagerRelease } from './eager-release';
@@ -52,9 +54,12 @@ type Log = (msg: string) => void;
 /** Registers grodd's kernels and gradients for every backend that is loaded. */
 export function ensureRegistrations(): void {
   // tfjs-core's node bundle registers no gradients (the @tensorflow/tfjs
-  // umbrella package does); load tfjs-core's own set, then grodd's.
+  // umbrella package does); load tfjs-core's own set, then grodd's. Its set is
+  // ES modules that only tsx loads: the compiled CLI has a CommonJS copy made by
+  // `npm run build` (scripts/vendor-tfjs-gradients.js).
+  const vendored = path.join(__dirname, '..', 'vendor', 'tfjs-core', 'register_all_gradients.js');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('@tensorflow/tfjs-core/dist/register_all_gradients');
+  require(fs.existsSync(vendored) ? vendored : '@tensorflow/tfjs-core/dist/register_all_gradients');
   registerGradients();
   enableEagerRelease();
   enableFastClone();
