@@ -61,7 +61,7 @@ for (const optimizer of [{ name: 'sgd' }, { name: 'adam' }]) {
         onEpochEnd: async (row, state) => {
           seen.push(counts());
           assert.equal(seen.at(-1)!.tensors, weights + state.optimizer.state().size, `epoch ${row.epoch}: the weights and the optimizer state only`);
-          await evaluateModel(model, idTest, ood, cfg.eval);
+          await evaluateModel(model, { idTrain: data.idTrain, idTest, ood: ood.map((dataset) => ({ dataset })) }, cfg.eval, { seed: cfg.seed });
           await saveCheckpoint(base, model, { arch: model.arch, num_classes: 3, input_shape: [8, 8, 1], epoch: row.epoch, backend: TEST_BACKEND, margins: { m_in: -1.2, m_out: -1 } }, state.optimizer.state());
           await loadCheckpointWeights(base, model);
           const sd = await torchStateDict(model);
