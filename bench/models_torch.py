@@ -1,6 +1,7 @@
-"""PyTorch side of `npm run bench:models` (bench/models.ts).
+"""PyTorch side of `npm run bench:models` (bench/models.ts), and grodd's
+architectures for the other PyTorch-side scripts (bench/step_torch.py, bench/fidelity/).
 
-The four architectures written the way the reference code builds them (same
+The architectures written the way the reference code builds them (same
 state_dict names and shapes as grodd's models), timed at the same batch as
 grodd: forward images/s (eval mode, no grad), a plain training step
 (CE + lambda_S * energy margin loss), an exact GReg step (double backprop
@@ -20,6 +21,31 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+# ---- grodd's small CNN (src/models/small-cnn.ts) ----
+class ConvBnBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class SmallCnn(nn.Module):
+    def __init__(self, channels=(32, 64, 128), strides=(2, 2, 2), num_classes=10, in_channels=1):
+        super().__init__()
+        blocks, cin = [], in_channels
+        for c, s in zip(channels, strides):
+            blocks.append(ConvBnBlock(cin, c, s))
+            cin = c
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.blocks(x).mean((2, 3)))
 
 
 # ---- CIFAR ResNet-18 (kuangliu naming) ----
@@ -210,8 +236,10 @@ class DenseNet121(nn.Module):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(F.relu(self.features(x)), 1), 1))
 
 
-def build(arch, num_classes):
+def build(arch, num_classes, channels=(32, 64, 128), strides=(2, 2, 2), in_channels=1):
+    """`arch` as grodd names it; channels, strides and in_channels apply to small-cnn only."""
     return {
+        "small-cnn": lambda: SmallCnn(channels, strides, num_classes, in_channels),
         "resnet18": lambda: ResNet18(num_classes),
         "wrn-40-2": lambda: WideResNet(40, num_classes, 2),
         "densenet-bc-100": lambda: DenseNet3(100, num_classes),

@@ -8,28 +8,15 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from models_torch import SmallCnn
 
 threads, n_in, n_out, warmup, reps = (int(a) for a in sys.argv[1:6])
 CHANNELS, STRIDES = json.loads(sys.argv[6]), json.loads(sys.argv[7])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 M_IN, M_OUT = -7.0, -3.0
-
-
-class SmallCnn(nn.Module):
-    def __init__(self, channels, strides, classes=6):
-        super().__init__()
-        layers, cin = [], 1
-        for c, s in zip(channels, strides):
-            layers += [nn.Conv2d(cin, c, 3, s, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
-            cin = c
-        self.body = nn.Sequential(*layers)
-        self.fc = nn.Linear(cin, classes)
-
-    def forward(self, x):
-        return self.fc(self.body(x).mean((2, 3)))
 
 
 def energy(logits):
@@ -46,7 +33,7 @@ def base_loss(logits, y):
     return F.cross_entropy(logits[:n_in], y) + 0.1 * ls
 
 
-model = SmallCnn(CHANNELS, STRIDES)
+model = SmallCnn(CHANNELS, STRIDES, num_classes=6)
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
 x = torch.rand(n_in + n_out, 1, 28, 28)
 y = torch.randint(0, 6, (n_in,))

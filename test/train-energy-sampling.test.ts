@@ -29,6 +29,8 @@ function features(): Float32Array {
   return x;
 }
 
+const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+
 function select(over: Partial<SelectOutliersInput>): ReturnType<typeof selectOutliers> {
   return selectOutliers({
     energies: ENERGIES, features: features(), d: 2, batchSize: 3, clusters: 3, spt: 0,
@@ -40,7 +42,7 @@ describe('selectOutliers', () => {
   it('one-way: the lowest-energy candidate of each cluster, under every normalisation', () => {
     for (const normalize of NORMALIZATIONS) {
       const s = select({ normalize, pcaComponents: 2 });
-      assert.deepEqual(s.indices, [11, 10, 3], normalize);
+      assert.deepEqual(sorted(s.indices), [3, 10, 11], normalize);
       assert.deepEqual(s.low, [11, 10, 3]);
       assert.deepEqual(s.high, []);
       assert.deepEqual(s.fill, []);
@@ -54,16 +56,16 @@ describe('selectOutliers', () => {
     const s = select({ batchSize: 6, twoWay: true });
     assert.deepEqual(s.low, [11, 10, 3]);
     assert.deepEqual(s.high, [6, 2, 4]);
-    assert.deepEqual(s.indices, [11, 10, 3, 6, 2, 4]);
+    assert.deepEqual(sorted(s.indices), [2, 3, 4, 6, 10, 11]);
   });
 
   it('keeps only the [spt, ept) slice of the ascending-energy order', () => {
     // kept: 8 1 3 9 5 0 7 6 → A {3, 9, 0, 6}, B {1, 7}, C {8, 5}
-    assert.deepEqual(select({ spt: 2, ept: 10 }).indices, [8, 1, 3]);
+    assert.deepEqual(select({ spt: 2, ept: 10 }).low, [8, 1, 3]);
     const two = select({ spt: 2, ept: 10, batchSize: 6, twoWay: true });
     assert.deepEqual(two.low, [8, 1, 3]);
     assert.deepEqual(two.high, [5, 7, 6]);
-    assert.deepEqual(select({ spt: 3 }).indices, [1, 3, 5]); // default ept: the whole pool
+    assert.deepEqual(select({ spt: 3 }).low, [1, 3, 5]); // default ept: the whole pool
   });
 
   it('fills up at random from the kept slice only, without repeats', () => {
@@ -110,6 +112,36 @@ describe('selectOutliers', () => {
     assert.deepEqual(select({ batchSize: 1, twoWay: true }).indices, [11]);
     // One-way uses k = min(clusters, B).
     assert.equal(select({ batchSize: 5, clusters: 4 }).clusters, 4);
+  });
+
+  it('shuffles the batch, so that micro-batch slices mix low, high and fill picks', () => {
+    // 48 candidates in 8 tight directions (6 each), energies spread over them: 8 low, 8 high, 16 fill.
+    const n = 48;
+    const x = new Float32Array(n * 2);
+    const e = new Float32Array(n);
+    const jitter = new Rng(4);
+    for (let i = 0; i < n; i++) {
+      const angle = ((i % 8) * 2 * Math.PI) / 8 + 0.01 * jitter.normal();
+      x[2 * i] = Math.cos(angle);
+      x[2 * i + 1] = Math.sin(angle);
+      e[i] = -i;
+    }
+    const orders = new Set<string>();
+    for (let seed = 1; seed <= 10; seed++) {
+      const s = selectOutliers({ energies: e, features: x, d: 2, batchSize: 32, clusters: 8, spt: 0, twoWay: true, normalize: 'per-sample', nInit: 3, rng: new Rng(seed) });
+      assert.equal(s.low.length, 8);
+      assert.equal(s.high.length, 8);
+      assert.deepEqual(sorted(s.indices), sorted([...s.low, ...s.high, ...s.fill]));
+      orders.add(s.indices.join());
+      // Four micro-batch slices of 8: none holds one kind only, and low picks are spread over at least three.
+      const kinds = (slice: number[]) => new Set(slice.map((i) => (s.low.includes(i) ? 'low' : s.high.includes(i) ? 'high' : 'fill')));
+      const slices = [0, 1, 2, 3].map((k) => s.indices.slice(8 * k, 8 * k + 8));
+      for (const slice of slices) assert.ok(kinds(slice).size >= 2, `seed ${seed}: slice [${slice}] holds only ${[...kinds(slice)]}`);
+      assert.ok(slices.filter((slice) => slice.some((i) => s.low.includes(i))).length >= 3, `seed ${seed}: low picks in [${s.indices}]`);
+      const again = selectOutliers({ energies: e, features: x, d: 2, batchSize: 32, clusters: 8, spt: 0, twoWay: true, normalize: 'per-sample', nInit: 3, rng: new Rng(seed) });
+      assert.deepEqual(again.indices, s.indices, 'the order is fixed by the seed');
+    }
+    assert.ok(orders.size > 1, 'the order depends on the seed');
   });
 
   it('rejects inconsistent input', () => {

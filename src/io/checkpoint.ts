@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Model, namedTensors } from '../models/model';
+import { Model, assignValues, namedTensors } from '../models/model';
 import type { EpochProgress } from '../train/trainer';
 import { UserError } from '../util/errors';
 import { ensureDir, writeFileAtomic } from './atomic-write';
@@ -173,6 +173,6 @@ export async function loadCheckpointWeights(base: string, model: Model): Promise
   for (const [name, v] of want) {
     const t = tensors[name];
     if (t.shape.join(',') !== v.shape.join(',')) throw new UserError(`${file}: ${name} has shape [${t.shape}], the model expects [${v.shape}]`);
-    v.assign(tf.tensor(Float32Array.from(t.data as Float32Array), v.shape));
+    assignValues(v, Float32Array.from(t.data as Float32Array));
   }
 }

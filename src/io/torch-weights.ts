@@ -34,7 +34,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Model, namedTensors } from '../models/model';
+import { Model, assignValues, namedTensors } from '../models/model';
 import { UserError } from '../util/errors';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tensor, WritableTensor, readSafetensors, writeSafetensors } from './safetensors';
@@ -247,7 +247,7 @@ export function loadTorchStateDict(
   }
   if (problems && !wrapper) opts.warn?.(`${opts.source}: loaded ${report.loaded.length} of ${want.size} tensors; ${describeReport(report)} (skipped: --non-strict)`);
   if (report.loaded.length === 0) throw new UserError(`${opts.source}: no tensor of the file matches the ${model.arch} model${wrapper || '; is --arch right?'}`);
-  for (const [v, data] of updates) v.assign(tf.tidy(() => tf.tensor(data, v.shape)));
+  for (const [v, data] of updates) assignValues(v, data);
   return report;
 }
 

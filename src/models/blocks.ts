@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng';
 import { LayerBuilder } from './layers';
+import { variableOf } from './model';
 
 /**
  * He normal with mode fan_in (std = sqrt(2 / (kh·kw·in))): torchvision's DenseNet
@@ -28,8 +29,7 @@ export function zeroBias(b: LayerBuilder, name: string): void {
 
 function replaceParam(b: LayerBuilder, name: string, t: tf.Tensor): void {
   b.params.get(name)?.dispose();
-  b.params.set(name, tf.variable(t, true));
-  t.dispose();
+  b.params.set(name, variableOf(t, true));
 }
 
 /**

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchNorm, batchNormTrain } from '../nn/batch-norm';
 import { Rng } from '../util/rng';
 import { kaimingNormalConv, linearUniform } from './init';
-import { ForwardOptions } from './model';
+import { ForwardOptions, variableOf } from './model';
 
 /**
  * Weight-building and forward helpers shared by the architectures. Each layer's
@@ -16,11 +16,11 @@ export class LayerBuilder {
 
   private param(name: string, t: tf.Tensor): void {
     // Unnamed: tfjs variable names are process-global, and several models may coexist.
-    this.params.set(name, tf.variable(t, true));
+    this.params.set(name, variableOf(t, true));
   }
 
   private buffer(name: string, t: tf.Tensor): void {
-    this.buffers.set(name, tf.variable(t, false));
+    this.buffers.set(name, variableOf(t, false));
   }
 
   /** A bias-free conv kernel `name.weight` of shape [k, k, cin, cout]. */

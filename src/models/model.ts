@@ -82,6 +82,24 @@ export function mergeBnStats(slices: BnBatchStats[][]): BnBatchStats[] {
   return merged;
 }
 
+/**
+ * A variable holding `t`'s values, `t` released: a variable shares its initial
+ * tensor's buffer, and a tensor left alive would keep that buffer past the
+ * variable's first update.
+ */
+export function variableOf(t: tf.Tensor, trainable: boolean): tf.Variable {
+  const v = tf.variable(t, trainable);
+  t.dispose();
+  return v;
+}
+
+/** Sets a variable's values (row-major, its shape); no tensor outlives the call but the variable's. */
+export function assignValues(v: tf.Variable, values: Float32Array): void {
+  const t = tf.tensor(values, v.shape, v.dtype);
+  v.assign(t);
+  t.dispose();
+}
+
 /** Number of trainable scalars. */
 export function countParams(model: Model): number {
   let n = 0;

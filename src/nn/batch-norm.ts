@@ -27,13 +27,19 @@ export function channelAxes(x: tf.Tensor): number[] {
   return Array.from({ length: x.rank - 1 }, (_, i) => i);
 }
 
+/** Per-channel batch mean and (biased) variance in two passes, with the centred values, differentiable to any order. */
+function centeredMoments(x: tf.Tensor): Moments & { centered: tf.Tensor } {
+  const axes = channelAxes(x);
+  const mean = tf.mean(x, axes);
+  const centered = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centered), axes);
+  return { mean, variance, centered };
+}
+
 /** Per-channel batch mean and (biased) variance, differentiable to any order. */
 export function batchMoments(x: tf.Tensor): Moments {
   return tf.tidy(() => {
-    const axes = channelAxes(x);
-    const mean = tf.mean(x, axes);
-    const centered = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centered), axes);
+    const { mean, variance } = centeredMoments(x);
     return { mean, variance };
   });
 }
@@ -41,7 +47,7 @@ export function batchMoments(x: tf.Tensor): Moments {
 /**
  * y = (x - mean) / sqrt(variance + eps) * gamma + beta, with per-channel
  * [C] statistics and parameters broadcast over the leading axes. Computed as
- * x * scale + shift (two full-size ops).
+ * x * scale + shift (two full-size ops), as PyTorch's inference kernel does.
  */
 export function batchNorm(
   x: tf.Tensor,
@@ -76,8 +82,13 @@ export function batchNormTrain(
     tf.dispose([mean, variance, invstd]);
     return { y, ...stats };
   }
-  const { mean, variance } = batchMoments(x);
-  const y = batchNorm(x, gamma, beta, mean, variance, eps);
+  const { y, mean, variance } = tf.tidy(() => {
+    const m = centeredMoments(x);
+    // (x - mean) · (gamma / sqrt(variance + eps)) + beta, reusing the centred values of the
+    // variance pass: as many full-size ops as x · scale + shift, without its cancellation
+    // between x · scale and shift when |mean| is large against the spread.
+    return { y: tf.add(tf.mul(m.centered, tf.mul(gamma, tf.rsqrt(tf.add(m.variance, eps)))), beta), mean: m.mean, variance: m.variance };
+  });
   const stats = { mean: shareData(mean), variance: shareData(variance) };
   tf.dispose([mean, variance]);
   return { y, ...stats };

@@ -17,7 +17,10 @@ import { Rng } from '../util/rng';
  *    (already well detected, for L_∇S) — a different sample whenever the
  *    cluster has two or more;
  * 5. fill up to the batch size at random, without replacement, from the kept
- *    slice's samples not yet picked.
+ *    slice's samples not yet picked;
+ * 6. shuffle the batch (seeded): picked in that order, its first half would be
+ *    the low picks and its second the high ones, and with `micro_batches` each
+ *    slice would see one energy band only.
  *
  * The number of clusters is k = min(clusters, ⌊B / w⌋), with B the outlier
  * batch size and w = 2 picks per cluster with two-way sampling (else 1). So the
@@ -57,7 +60,7 @@ export interface SelectOutliersInput extends SelectionSettings {
 }
 
 export interface Selection {
-  /** Pool indices of the batch: `low`, then `high`, then `fill`; no repeats. */
+  /** Pool indices of the batch (`low`, `high` and `fill`) in a seeded random order; no repeats. */
   indices: number[];
   /** Each cluster's lowest-energy sample, in ascending energy. */
   low: number[];
@@ -137,7 +140,7 @@ export function selectOutliers(input: SelectOutliersInput): Selection {
     fill.push(kept[rest[f]]);
   }
 
-  const indices = [...low, ...high, ...fill];
+  const indices = rng.shuffle([...low, ...high, ...fill]);
   return { indices, low, high, fill, clusters: formed, meanEnergy: mean(energies, indices), keptMeanEnergy: mean(energies, kept) };
 }
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { assignValues, variableOf } from '../models/model';
 
 /** Optimizer settings of the config (`train.optimizer`). */
 export type OptimizerConfig =
@@ -13,9 +14,12 @@ export type OptimizerConfig =
 export interface Optimizer {
   /** Applies one update with learning rate `lr`; `grads` are keyed by weight name. */
   step(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void;
-  /** Named state tensors (momentum buffers, Adam moments, step count). */
+  /** Named state tensors (momentum buffers, Adam moments, step count): the optimizer's own, not to be disposed. */
   state(): Map<string, tf.Tensor>;
+  /** Copies the values of `state` (as `state()` names them) into the optimizer; the caller keeps `state`. */
   loadState(state: Map<string, tf.Tensor>): void;
+  /** Frees the state. */
+  dispose(): void;
 }
 
 /** Whether the active backend has the fused update kernel `name` (the native backend's). */
@@ -26,7 +30,7 @@ function fused(name: string): boolean {
 function stateVar(store: Map<string, tf.Variable>, key: string, like: tf.Tensor): tf.Variable {
   let v = store.get(key);
   if (!v) {
-    v = tf.variable(tf.zerosLike(like), false);
+    v = variableOf(tf.zerosLike(like), false);
     store.set(key, v);
   }
   return v;
@@ -71,12 +75,19 @@ export class Sgd implements Optimizer {
   loadState(state: Map<string, tf.Tensor>): void {
     for (const [k, t] of state) stateVar(this.buf, k, t).assign(t);
   }
+
+  dispose(): void {
+    tf.dispose([...this.buf.values()]);
+    this.buf.clear();
+  }
 }
 
 /** Adam (Kingma & Ba) with bias correction; weight decay as L2 on the gradient (torch.optim.Adam). */
 export class Adam implements Optimizer {
   private readonly moments = new Map<string, tf.Variable>();
   private t = 0;
+  /** The step count as a tensor, for state(); set there. */
+  private readonly stepCount = variableOf(tf.scalar(0), false);
 
   constructor(private readonly c: Extract<OptimizerConfig, { name: 'adam' }>) {}
 
@@ -110,7 +121,8 @@ export class Adam implements Optimizer {
   }
 
   state(): Map<string, tf.Tensor> {
-    return new Map<string, tf.Tensor>([...this.moments, ['step', tf.scalar(this.t)]]);
+    assignValues(this.stepCount, Float32Array.of(this.t));
+    return new Map<string, tf.Tensor>([...this.moments, ['step', this.stepCount]]);
   }
 
   loadState(state: Map<string, tf.Tensor>): void {
@@ -118,6 +130,11 @@ export class Adam implements Optimizer {
       if (k === 'step') this.t = t.dataSync()[0];
       else stateVar(this.moments, k, t).assign(t);
     }
+  }
+
+  dispose(): void {
+    tf.dispose([...this.moments.values(), this.stepCount]);
+    this.moments.clear();
   }
 }
 
