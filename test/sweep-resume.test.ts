@@ -74,6 +74,8 @@ test('a sweep killed with SIGKILL takes its training with it; a live trainer is 
   // A trainer of the run that is alive (here a manual resume): neither a sweep nor a second resume touches the run.
   const manual = start('train', '--resume', dir);
   await until('the manual trainer to resume', () => /resuming/.test(manual.stderr()));
+  // Paused, it stays alive and holds the lock without finishing the run while the two attempts below start.
+  manual.child.kill('SIGSTOP');
   assert.equal(lockPid(dir), manual.child.pid);
   const twice = grodd('train', '--resume', dir);
   assert.equal(twice.code, 2, twice.stderr);
@@ -85,6 +87,7 @@ test('a sweep killed with SIGKILL takes its training with it; a live trainer is 
   assert.match(busy.stderr, new RegExp(`seed-3: skipped: .* is being trained by process ${manual.child.pid} on host`));
   assert.equal(lockPid(dir), manual.child.pid);
   manual.child.kill('SIGTERM');
+  manual.child.kill('SIGCONT');
   assert.equal(await manual.closed, 130, manual.stderr());
 
   const r = grodd('sweep', '--config', file, '--runs', runs);

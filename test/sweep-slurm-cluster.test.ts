@@ -193,7 +193,12 @@ test('a task cancelled mid-training saves a checkpoint; the rerun resumes it and
 
   const first = submit(file, runs, '0');
   await until('the first checkpoint', () => fs.existsSync(path.join(dir, 'checkpoints', 'epoch-0001.json')));
+  // Paused, the trainer cannot finish the run (on native it takes about a second) before the cancel reaches it;
+  // Slurm sends SIGCONT with its SIGTERM, and so does the test once the cancel is done.
+  const trainer = JSON.parse(fs.readFileSync(path.join(dir, 'run.lock'), 'utf8')).pid as number;
+  process.kill(trainer, 'SIGSTOP');
   const c = grodd('sweep', '--cancel', file, '--runs', runs);
+  process.kill(trainer, 'SIGCONT');
   assert.equal(c.code, 0, c.stderr);
   assert.match(c.stderr, new RegExp(`cancelled Slurm job\\(s\\) ${first.array} ${first.summary} of sweep long-sweep`));
   assert.equal(await ended(`${first.array}_0`), 'CANCELLED');
