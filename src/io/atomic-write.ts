@@ -73,6 +73,11 @@ export function ensureDir(dir: string): void {
   }
 }
 
+/** A new temporary file name beside `file`: hidden, unique to this process and call (`.<name>.<pid>.<hex>.tmp`). */
+export function tempBeside(file: string): string {
+  return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
 /** Temporary files being written; removed if the process exits mid-write (e.g. a second Ctrl-C). */
 const pending = new Set<string>();
 process.on('exit', () => {
@@ -87,8 +92,7 @@ process.on('exit', () => {
  * temporary file is removed.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(file);
   let handle: fsp.FileHandle | undefined;
   pending.add(tmp);
   try {
@@ -115,7 +119,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
  * replaces none of them, and never leaves one file of a new set beside others of an old one.
  */
 export async function writeFilesAtomic(dir: string, files: [name: string, data: string | Uint8Array][], remove: string[] = []): Promise<void> {
-  const tmp = path.join(dir, `.set.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(path.join(dir, 'set'));
   pending.add(tmp);
   try {
     for (const [name, data] of files) {
@@ -155,7 +159,7 @@ export class AtomicFile {
     }
     if (st?.isDirectory()) throw new WriteError(`${file}: is a directory; give the path of a file to write (e.g. ${path.join(file, path.basename(file) || 'out')}.csv)`, 'EISDIR');
     ensureDir(path.dirname(path.resolve(file)));
-    this.tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    this.tmp = tempBeside(file);
     pending.add(this.tmp);
     this.fd = this.io(() => fs.openSync(this.tmp, 'wx'));
   }

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../util/errors';
-import { writeError } from './atomic-write';
+import { tempBeside, writeError } from './atomic-write';
 
 /** The lock file of a run directory. */
 export const RUN_LOCK = 'run.lock';
@@ -99,7 +99,7 @@ function commandLine(): string {
 export function acquireLock(file: string, what: string, warn: (m: string) => void = (m) => process.stderr.write(`grodd: warning: ${m}\n`)): Lock {
   const holder: LockHolder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), command: commandLine() };
   const text = `${JSON.stringify(holder)}\n`;
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(file);
   try {
     fs.writeFileSync(tmp, text);
   } catch (e) {
