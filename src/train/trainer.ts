@@ -218,10 +218,15 @@ export class TrainingStream {
     this.auxLoader = new DataLoader(data.aux, { batchSize: this.sampling.poolSize ?? this.sampling.auxBatchSize, shuffle: true, seed: cfg.seed, dropLast: true });
   }
 
-  /** The steps of epoch `epoch` (1-based), from step `from` on (0-based: a run resumed inside the epoch). */
-  async *epoch(epoch: number, from = 0): AsyncGenerator<StepBatches, void, undefined> {
+  /** Sets the sets' augmentation to epoch `epoch`'s (anything drawn from them before its steps sees the same). */
+  setEpoch(epoch: number): void {
     setEpoch(this.data.idTrain, epoch);
     setEpoch(this.aux, epoch);
+  }
+
+  /** The steps of epoch `epoch` (1-based), from step `from` on (0-based: a run resumed inside the epoch). */
+  async *epoch(epoch: number, from = 0): AsyncGenerator<StepBatches, void, undefined> {
+    this.setEpoch(epoch);
     const auxBatches = this.auxLoader?.forever(epoch * AUX_EPOCH_STRIDE, from);
     const t = this.train;
     let step = (epoch - 1) * this.steps + from;
@@ -273,9 +278,7 @@ export async function train(cfg: Config, model: Model, data: TrainData, hooks: T
   try {
     for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= t.epochs; epoch++) {
       const within = epoch === (resume?.epoch ?? 0) + 1 ? resume?.within : undefined;
-      // Before the margins: their energies see this epoch's augmentation, as the stream's batches do.
-      setEpoch(data.idTrain, epoch);
-      setEpoch(aux, epoch);
+      stream.setEpoch(epoch); // before the margins: their energies see this epoch's augmentation, as its batches do
       if (percentileMargins && margins === null && epoch > pm.warmup_epochs) {
         const rng = Rng.derive(cfg.seed, `margins:${epoch}`);
         const eIn = await sampleEnergies(model, data.idTrain, MARGIN_SAMPLES, rng, cfg.eval.batch_size, (d, n) => hooks.onScoring?.('margins: ID energies', d, n));
