@@ -67,6 +67,13 @@ function planTable(plan: PlannedTrial[]): string {
   return formatTable(['trial', 'state', 'overrides'], plan.map((p) => [p.trial.id, state(p), p.trial.overrides.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') || '(base)']));
 }
 
+/** The results table on stdout, and where the summaries are, on stderr. */
+function printResults(s: SweepDir, results: TrialResult[]): void {
+  const done = results.filter((r) => r.status === 'completed').length;
+  process.stdout.write(`${resultsTable(s, results)}\n`);
+  process.stderr.write(`summary: ${path.join(s.root, 'summary.csv')}, ${path.join(s.root, 'summary_by_config.csv')} (${done}/${s.sweep.trials.length} completed)\n`);
+}
+
 const readResults = (s: SweepDir): Promise<TrialResult[]> => Promise.all(s.sweep.trials.map((t) => readTrialResult(s.dirOf(t))));
 
 /** The trials' Slurm jobs, for planning: none for a sweep never submitted; a warning where Slurm cannot be asked. */
@@ -178,9 +185,7 @@ async function runLocal(o: SweepOpts, s: SweepDir): Promise<void> {
     sweepLock?.release();
   }
 
-  const done = results.filter((r) => r.status === 'completed').length;
-  process.stdout.write(`${resultsTable(s, results)}\n`);
-  process.stderr.write(`summary: ${path.join(s.root, 'summary.csv')}, ${path.join(s.root, 'summary_by_config.csv')} (${done}/${trials.length} completed)\n`);
+  printResults(s, results);
   if (stopping) {
     process.stderr.write(`interrupted; resume with the same command: ${resumeCmd}\n`);
     process.exitCode = 130;
@@ -308,9 +313,7 @@ function cancel(s: SweepDir, file: string): void {
 async function summaryOnly(s: SweepDir): Promise<void> {
   const results = await readResults(s);
   await writeSummary(s, results);
-  process.stdout.write(`${resultsTable(s, results)}\n`);
-  const done = results.filter((r) => r.status === 'completed').length;
-  process.stderr.write(`summary: ${path.join(s.root, 'summary.csv')}, ${path.join(s.root, 'summary_by_config.csv')} (${done}/${s.sweep.trials.length} completed)\n`);
+  printResults(s, results);
 }
 
 /** One trial, as the local executor would run it, in this process (a Slurm array task). */
