@@ -185,9 +185,11 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with the same weights
   const cut = path.join(tmp, 'cut');
   const child = spawn(process.execPath, ['bin/grodd.js', 'train', '--config', cfg, '--run-dir', cut], { env: CHILD_ENV, stdio: 'ignore' });
   const exited = new Promise((res) => child.on('exit', res));
-  const first = path.join(cut, 'checkpoints', 'epoch-0001.json');
-  while (!fs.existsSync(first)) await new Promise((res) => setTimeout(res, 50));
-  await new Promise((res) => setTimeout(res, 400)); // well inside epoch 2
+  // Killed as soon as the second step of epoch 2 is logged (rows are written as they happen): a fixed delay after the
+  // first checkpoint let the native backend finish the whole run first.
+  const stepsCsv = path.join(cut, 'train_steps.csv');
+  const inEpoch2 = (): boolean => fs.existsSync(stepsCsv) && /^2,2,/m.test(fs.readFileSync(stepsCsv, 'utf8'));
+  while (!inEpoch2()) await new Promise((res) => setTimeout(res, 5));
   child.kill('SIGKILL');
   await exited;
   assert.ok(!fs.existsSync(path.join(cut, 'checkpoints', 'epoch-0003.json')), 'killed before the end');
