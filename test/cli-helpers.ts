@@ -23,6 +23,15 @@ export function grodd(...args: string[]): Result {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Waits until `ok()` holds, checking every `everyMs`; fails naming `what` after `timeoutMs`. */
+export async function until(what: string, ok: () => boolean, timeoutMs = 60_000, everyMs = 50): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, everyMs));
+  }
+}
+
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `grodd-${prefix}-`));
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readCsv } from '../src/io/csv';
 import { readSafetensors } from '../src/io/safetensors';
-import { CHILD_ENV, grodd, tempDir, tinyConfig } from './cli-helpers';
+import { CHILD_ENV, grodd, tempDir, tinyConfig, until } from './cli-helpers';
 import { parseEventFile } from './tfevents-reader';
 
 const tmp = tempDir('train');
@@ -189,7 +189,7 @@ test('a run killed with SIGKILL mid-epoch and resumed ends with the same weights
   // first checkpoint let the native backend finish the whole run first.
   const stepsCsv = path.join(cut, 'train_steps.csv');
   const inEpoch2 = (): boolean => fs.existsSync(stepsCsv) && /^2,2,/m.test(fs.readFileSync(stepsCsv, 'utf8'));
-  while (!inEpoch2()) await new Promise((res) => setTimeout(res, 5));
+  await until('step 2 of epoch 2 to be logged', inEpoch2, 60_000, 5);
   child.kill('SIGKILL');
   await exited;
   assert.ok(!fs.existsSync(path.join(cut, 'checkpoints', 'epoch-0003.json')), 'killed before the end');

@@ -4,19 +4,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadSweep } from '../src/cli/sweep-dir';
-import { CHILD_ENV, grodd, repositorySweeps, tempDir, tinyConfig } from './cli-helpers';
+import { CHILD_ENV, grodd, repositorySweeps, tempDir, tinyConfig, until } from './cli-helpers';
 
 const tmp = tempDir('sweep-resume');
-
-const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
-
-async function until(what: string, ok: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function start(...args: string[]): { child: ChildProcess; closed: Promise<number | null>; stderr: () => string } {
   const child = spawn(process.execPath, ['bin/grodd.js', ...args], { env: CHILD_ENV, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readCsv } from '../src/io/csv';
-import { CHILD_ENV, Result, tempDir, tinyConfig } from './cli-helpers';
+import { CHILD_ENV, Result, tempDir, tinyConfig, until } from './cli-helpers';
 import { pixelsNHWC, writeNpy } from './data-writers';
 
 const CLUSTER = 'test/slurm/local-cluster.sh';
@@ -72,14 +72,6 @@ async function ended(id: string, timeoutMs = 120_000): Promise<string> {
     if (['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].includes(s)) return s;
     if (Date.now() > end) throw new Error(`job ${id} still ${s} after ${timeoutMs / 1000} s`);
     await sleep(250);
-  }
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 120_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
   }
 }
 
@@ -201,7 +193,7 @@ test('a task cancelled mid-training saves a checkpoint; the rerun resumes it and
   const dir = path.join(runs, 'long-sweep', 'seed-3');
 
   const first = submit(file, runs, '0');
-  await until('the first checkpoint', () => fs.existsSync(path.join(dir, 'checkpoints', 'epoch-0001.json')));
+  await until('the first checkpoint', () => fs.existsSync(path.join(dir, 'checkpoints', 'epoch-0001.json')), 120_000, 100);
   // Paused, the trainer cannot finish the run (on native it takes about a second) before the cancel reaches it;
   // Slurm sends SIGCONT with its SIGTERM, and so does the test once the cancel is done.
   // (Twice on wasm the lock's process was gone by then, for a reason not found: then nothing is paused.)
